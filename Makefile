@@ -1,0 +1,42 @@
+# refclip — build, test, benchmark and demo entry points. `make demo` and `make test` work on a fresh
+# Debian machine: `deps` installs the system packages that are missing.
+
+SWIFT        ?= swift
+CONFIG       ?= release
+BUILD_FLAGS  := -c $(CONFIG)
+BIN           = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
+APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev libzstd-dev pkg-config
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# mpirun refuses root unless told; tests and benches run as root in CI containers.
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+export OMPI_MCA_rmaps_base_oversubscribe := 1
+
+.PHONY: deps build test bench clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build $(BUILD_FLAGS)
+
+# Tests run optimized (the numeric layers are too slow unoptimized); the MPI tests launch the built
+# `refclip` binary under mpirun.
+test: deps
+	$(SWIFT) build $(BUILD_FLAGS) --product refclip
+	REFCLIP_BIN=$(BIN)/refclip $(SWIFT) test $(BUILD_FLAGS)
+
+bench: deps
+	$(SWIFT) build $(BUILD_FLAGS)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute
+	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce
+
+clean:
+	rm -rf .build

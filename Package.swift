@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+// refclip — weakly supervised visual grounding (RefCLIP) trained on CPU clusters with MPI.
+import PackageDescription
+
+let package = Package(
+    name: "refclip",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "refclip", targets: ["refclip"]),
+        .executable(name: "refclip-bench", targets: ["refclip-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System-library shims, linked through pkg-config.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+
+        // Library modules; dependencies point one way (DESIGN.md §2).
+        .target(name: "Tensors", dependencies: ["CBLAS"]),
+        .target(name: "Distributed", dependencies: ["CMPI"]),
+        .target(name: "Layers", dependencies: ["Tensors", "Distributed"]),
+        .target(name: "Models", dependencies: ["Tensors", "Layers", "Distributed"]),
+
+        // Executables: the CLI is thin; the benchmark binary backs `make bench`.
+        .executableTarget(name: "refclip", dependencies: [
+            "Tensors", "Layers", "Distributed",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "refclip-bench", dependencies: [
+            "Tensors", "Layers", "Distributed", "CBLAS", "CMPI",
+        ]),
+
+        // Tests: gradient checks, fixtures and process helpers shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["Tensors", "Layers"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
+        .testTarget(name: "LayersTests", dependencies: ["Tensors", "Layers", "Distributed", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Tensors", "Layers", "Models", "Distributed", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

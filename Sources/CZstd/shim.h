@@ -1,0 +1,5 @@
+// shim.h — the zstd compression library.
+#ifndef REFCLIP_CZSTD_SHIM_H
+#define REFCLIP_CZSTD_SHIM_H
+#include <zstd.h>
+#endif

@@ -1,0 +1,62 @@
+// CommunicatorConveniences.swift — array and value forms of the collectives, built on the protocol.
+
+import Foundation
+
+extension Communicator {
+    /// Whether this is the coordinating rank (rank 0).
+    public var isRoot: Bool { rank == 0 }
+
+    /// All-reduces an array in place.
+    public func allReduce<T: CommScalar>(_ values: inout [T], _ op: ReduceOp = .sum) {
+        values.withUnsafeMutableBufferPointer { allReduce($0, op) }
+    }
+
+    /// The reduction of one value over all ranks.
+    public func allReduce<T: CommScalar>(_ value: T, _ op: ReduceOp = .sum) -> T {
+        var v = [value]
+        allReduce(&v, op)
+        return v[0]
+    }
+
+    /// Every rank's values, concatenated in rank order.
+    public func allGather<T: CommScalar>(_ values: [T]) -> [T] {
+        var out = [T](repeating: 0, count: values.count * size)
+        values.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { allGather(s, into: $0) } }
+        return out
+    }
+
+    /// Every rank's values, concatenated in rank order on `root`; empty elsewhere.
+    public func gather<T: CommScalar>(_ values: [T], root: Int = 0) -> [T] {
+        var out = [T](repeating: 0, count: rank == root ? values.count * size : 0)
+        values.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { gather(s, into: $0, root: root) } }
+        return out
+    }
+
+    /// Broadcasts an array whose length only `root` knows.
+    public func broadcast<T: CommScalar>(_ values: [T], root: Int = 0) -> [T] {
+        let count = broadcastCount(values.count, root: root)
+        var out = rank == root ? values : [T](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { broadcast($0, root: root) }
+        return out
+    }
+
+    /// Broadcasts a byte string whose length only `root` knows.
+    public func broadcast(bytes: [UInt8], root: Int = 0) -> [UInt8] {
+        let count = broadcastCount(bytes.count, root: root)
+        var out = rank == root ? bytes : [UInt8](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { broadcast($0, root: root) }
+        return out
+    }
+
+    /// Broadcasts a Codable value from `root` (JSON on the wire). Other ranks pass any value, e.g. nil.
+    public func broadcast<V: Codable>(value: V?, root: Int = 0) throws -> V {
+        let encoded = rank == root ? [UInt8](try JSONEncoder().encode(value!)) : []
+        return try JSONDecoder().decode(V.self, from: Data(broadcast(bytes: encoded, root: root)))
+    }
+
+    private func broadcastCount(_ count: Int, root: Int) -> Int {
+        var n = [count]
+        n.withUnsafeMutableBytes { broadcast($0, root: root) }
+        return n[0]
+    }
+}

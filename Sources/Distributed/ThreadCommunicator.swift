@@ -1,0 +1,198 @@
+// ThreadCommunicator.swift — N ranks as threads of one process, for tests and the debug mode.
+//
+// Each collective is a rendezvous: every rank publishes a pointer to its buffer, waits at a barrier,
+// reads what it needs from the others, and waits again before anyone may reuse a buffer. Reductions
+// add ranks' values in rank order, so every rank holds bitwise the same result.
+
+import Foundation
+
+/// One rank of an in-process world whose ranks are threads.
+public final class ThreadCommunicator: Communicator, @unchecked Sendable {
+    public let rank: Int
+    private let world: ThreadWorld
+
+    public var size: Int { world.size }
+
+    init(rank: Int, world: ThreadWorld) {
+        self.rank = rank
+        self.world = world
+    }
+
+    /// Runs `body` on `ranks` threads, each with its own communicator, and returns the results in
+    /// rank order. If a rank throws, the first error (lowest rank) is rethrown after all have ended;
+    /// ranks left waiting in a collective for a failed rank end the process with its message, as an
+    /// MPI job would.
+    public static func run<R>(ranks: Int, _ body: @escaping (ThreadCommunicator) throws -> R) throws -> [R] {
+        precondition(ranks >= 1, "need at least one rank")
+        let world = ThreadWorld(size: ranks)
+        let results = ResultSlots<R>(count: ranks)
+        let group = DispatchGroup()
+        for r in 0 ..< ranks {
+            group.enter()
+            let thread = Thread {
+                let comm = ThreadCommunicator(rank: r, world: world)
+                do {
+                    results.set(r, .success(try body(comm)))
+                } catch {
+                    results.set(r, .failure(error))
+                    world.markFailed(rank: r, error)
+                }
+                world.markDone()
+                group.leave()
+            }
+            thread.stackSize = 16 << 20
+            thread.name = "rank \(r)"
+            thread.start()
+        }
+        group.wait()
+        return try results.values().map { try $0.get() }
+    }
+
+    public func allReduce<T: CommScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ op: ReduceOp) {
+        let n = buffer.count
+        world.publish(rank, UnsafeRawPointer(buffer.baseAddress), count: n)
+        let result = UnsafeMutablePointer<T>.allocate(capacity: max(n, 1))
+        defer { result.deallocate() }
+        if n > 0 {
+            result.update(from: world.pointer(0, T.self), count: n)
+            for r in 1 ..< size {
+                let other = world.pointer(r, T.self)
+                switch op {
+                case .sum: for i in 0 ..< n { result[i] += other[i] }
+                case .max: for i in 0 ..< n { result[i] = Swift.max(result[i], other[i]) }
+                case .min: for i in 0 ..< n { result[i] = Swift.min(result[i], other[i]) }
+                }
+            }
+        }
+        world.barrier()
+        if n > 0 { buffer.baseAddress!.update(from: result, count: n) }
+    }
+
+    public func allGather<T: CommScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) {
+        let n = send.count
+        precondition(receive.count == n * size, "allGather: receive holds \(receive.count), expected \(n * size)")
+        world.publish(rank, UnsafeRawPointer(send.baseAddress), count: n)
+        if n > 0 { for r in 0 ..< size { (receive.baseAddress! + r * n).update(from: world.pointer(r, T.self), count: n) } }
+        world.barrier()
+    }
+
+    public func reduceScatter<T: CommScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) {
+        let n = receive.count
+        precondition(send.count == n * size, "reduceScatter: send holds \(send.count), expected \(n * size)")
+        world.publish(rank, UnsafeRawPointer(send.baseAddress), count: send.count)
+        if n > 0 {
+            let out = receive.baseAddress!
+            out.update(from: world.pointer(0, T.self) + rank * n, count: n)
+            for r in 1 ..< size {
+                let block = world.pointer(r, T.self) + rank * n
+                for i in 0 ..< n { out[i] += block[i] }
+            }
+        }
+        world.barrier()
+    }
+
+    public func gather<T: CommScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, root: Int) {
+        let n = send.count
+        if rank == root { precondition(receive.count == n * size, "gather: receive holds \(receive.count), expected \(n * size)") }
+        world.publish(rank, UnsafeRawPointer(send.baseAddress), count: n)
+        if rank == root, n > 0 {
+            for r in 0 ..< size { (receive.baseAddress! + r * n).update(from: world.pointer(r, T.self), count: n) }
+        }
+        world.barrier()
+    }
+
+    public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) {
+        world.publish(rank, UnsafeRawPointer(bytes.baseAddress), count: bytes.count)
+        if rank != root, bytes.count > 0 {
+            precondition(world.count(root) == bytes.count, "broadcast: rank \(rank) holds \(bytes.count) bytes, root \(world.count(root))")
+            bytes.baseAddress!.copyMemory(from: world.rawPointer(root), byteCount: bytes.count)
+        }
+        world.barrier()
+    }
+
+    public func barrier() { world.barrier() }
+
+    public func abort(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("refclip: rank \(rank) aborting the job: \(message)\n".utf8))
+        exit(70)
+    }
+}
+
+/// The shared state of one in-process world.
+final class ThreadWorld: @unchecked Sendable {
+    let size: Int
+    private let condition = NSCondition()
+    private var arrived = 0
+    private var generation = 0
+    private var running: Int
+    private var failure: String?
+    private var pointers: [UnsafeRawPointer?]
+    private var counts: [Int]
+
+    init(size: Int) {
+        self.size = size
+        running = size
+        pointers = Array(repeating: nil, count: size)
+        counts = Array(repeating: 0, count: size)
+    }
+
+    /// Publishes this rank's buffer and waits until every rank has published its own.
+    func publish(_ rank: Int, _ pointer: UnsafeRawPointer?, count: Int) {
+        condition.lock()
+        pointers[rank] = pointer
+        counts[rank] = count
+        condition.unlock()
+        barrier()
+    }
+
+    func pointer<T>(_ rank: Int, _ type: T.Type) -> UnsafePointer<T> { pointers[rank]!.assumingMemoryBound(to: T.self) }
+    func rawPointer(_ rank: Int) -> UnsafeRawPointer { pointers[rank]! }
+    func count(_ rank: Int) -> Int { counts[rank] }
+
+    /// A reusable barrier over all ranks.
+    func barrier() {
+        condition.lock()
+        defer { condition.unlock() }
+        let myGeneration = generation
+        arrived += 1
+        if arrived == size {
+            arrived = 0
+            generation += 1
+            condition.broadcast()
+            return
+        }
+        while generation == myGeneration {
+            if running < size {
+                // A rank has ended and will never arrive: end the job, as MPI would.
+                let reason = failure ?? "a rank finished while others wait in a collective (the ranks made different sequences of collective calls)"
+                FileHandle.standardError.write(Data("refclip: in-process job aborted: \(reason)\n".utf8))
+                exit(70)
+            }
+            condition.wait()
+        }
+    }
+
+    func markFailed(rank: Int, _ error: Error) {
+        condition.lock()
+        if failure == nil { failure = "rank \(rank): \(error)" }
+        condition.unlock()
+    }
+
+    func markDone() {
+        condition.lock()
+        running -= 1
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// Per-rank result slots written from the rank threads.
+private final class ResultSlots<R>: @unchecked Sendable {
+    private var slots: [Result<R, Error>?]
+    private let lock = NSLock()
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ value: Result<R, Error>) { lock.withLock { slots[i] = value } }
+    func values() -> [Result<R, Error>] { lock.withLock { slots.map { $0! } } }
+}

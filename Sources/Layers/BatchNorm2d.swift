@@ -1,0 +1,158 @@
+// BatchNorm2d.swift — batch normalization over (B, H, W) per channel, with batch statistics that are
+// synchronized across ranks, so that the result does not depend on how the batch is split.
+//
+// Training: mean and biased variance of the global batch (two all-reduces of C values, accumulated in
+// Double); running statistics move by momentum 0.1 toward the mean and the unbiased variance.
+// Evaluation: running statistics. Backward in training needs two more global sums per channel.
+
+import Distributed
+import Foundation
+import Tensors
+
+/// Batch normalization with affine weight and bias in `params`, running statistics in `buffers`.
+public final class BatchNorm2d {
+    public let channels: Int
+    public let eps: Float
+    public let momentum: Float
+    public let weight: ParameterRef, bias: ParameterRef
+    public let runningMean: ParameterRef, runningVar: ParameterRef
+    private let params: ParameterStore
+    private let buffers: ParameterStore
+    private var input: Tensor?
+    private var usedBatchStatistics = false
+    private var communicator: Communicator?
+    private var globalCount = 0
+    private var mean: [Float] = []
+    private var invStd: [Float] = []
+    /// The last forward's result.
+    public let output = Tensor()
+    /// The last backward's ∂L/∂x.
+    public let inputGrad = Tensor()
+
+    public init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, channels: Int,
+                eps: Float = 1e-5, momentum: Float = 0.1) {
+        self.channels = channels
+        self.eps = eps
+        self.momentum = momentum
+        self.params = params
+        self.buffers = buffers
+        weight = params.add(name + ".weight", [channels], .constant(1))
+        bias = params.add(name + ".bias", [channels], .zeros)
+        runningMean = buffers.add(name + ".running_mean", [channels], .zeros)
+        runningVar = buffers.add(name + ".running_var", [channels], .constant(1))
+    }
+
+    /// Normalizes x [B, C, H, W].
+    @discardableResult
+    public func forward(_ x: Tensor, _ context: ForwardContext) -> Tensor {
+        precondition(x.shape.count == 4 && x.shape[1] == channels, "BatchNorm2d(\(weight.name)): input \(x.shape), expected [B, \(channels), H, W]")
+        let (b, hw) = (x.shape[0], x.shape[2] * x.shape[3])
+        output.reshape(x.shape)
+        mean = Array(repeating: 0, count: channels)
+        invStd = Array(repeating: 0, count: channels)
+        usedBatchStatistics = context.batchStatistics
+        if context.batchStatistics {
+            let comm = context.communicator
+            communicator = comm
+            globalCount = comm.allReduce(b * hw)
+            precondition(globalCount > 1, "BatchNorm2d(\(weight.name)): batch statistics need more than one value per channel")
+            let n = Double(globalCount)
+            var sums = channelSums(x) { v, _ in Double(v) }
+            comm.allReduce(&sums)
+            let meanD = sums.map { $0 / n }
+            var squares = channelSums(x) { v, c in let d = Double(v) - meanD[c]; return d * d }
+            comm.allReduce(&squares)
+            let rm = buffers.value(runningMean), rv = buffers.value(runningVar)
+            for c in 0 ..< channels {
+                let variance = squares[c] / n
+                mean[c] = Float(meanD[c])
+                invStd[c] = Float(1 / (variance + Double(eps)).squareRoot())
+                rm[c] = (1 - momentum) * rm[c] + momentum * Float(meanD[c])
+                rv[c] = (1 - momentum) * rv[c] + momentum * Float(squares[c] / (n - 1))
+            }
+        } else {
+            let rm = buffers.value(runningMean), rv = buffers.value(runningVar)
+            for c in 0 ..< channels {
+                mean[c] = rm[c]
+                invStd[c] = 1 / (rv[c] + eps).squareRoot()
+            }
+        }
+        let gamma = params.value(weight), beta = params.value(bias)
+        for i in 0 ..< b {
+            for c in 0 ..< channels {
+                let src = x.data + (i * channels + c) * hw, dst = output.data + (i * channels + c) * hw
+                let scale = gamma[c] * invStd[c], shift = beta[c] - mean[c] * scale
+                for j in 0 ..< hw { dst[j] = src[j] * scale + shift }
+            }
+        }
+        input = x
+        return output
+    }
+
+    /// dγ += Σ dy·x̂, dβ += Σ dy (local sums; the parameter all-reduce adds the ranks), returns dx.
+    @discardableResult
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("BatchNorm2d(\(weight.name)).backward before forward") }
+        precondition(dy.shape == x.shape, "BatchNorm2d(\(weight.name)): gradient \(dy.shape) does not match \(x.shape)")
+        let (b, hw) = (x.shape[0], x.shape[2] * x.shape[3])
+        let mean = self.mean, invStd = self.invStd
+        let sumDy = channelSums(dy) { v, _ in Double(v) }
+        var sumDyXhat = [Double](repeating: 0, count: channels)
+        for i in 0 ..< b {
+            for c in 0 ..< channels {
+                let xs = x.data + (i * channels + c) * hw, g = dy.data + (i * channels + c) * hw
+                var s = 0.0
+                for j in 0 ..< hw { s += Double(g[j]) * Double((xs[j] - mean[c]) * invStd[c]) }
+                sumDyXhat[c] += s
+            }
+        }
+        let dGamma = params.grad(weight), dBeta = params.grad(bias), gamma = params.value(weight)
+        for c in 0 ..< channels {
+            dGamma[c] += Float(sumDyXhat[c])
+            dBeta[c] += Float(sumDy[c])
+        }
+        inputGrad.reshape(x.shape)
+        if usedBatchStatistics {
+            // dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)), means over the global batch.
+            var sums = sumDy + sumDyXhat
+            communicator!.allReduce(&sums)
+            let n = Double(globalCount)
+            for i in 0 ..< b {
+                for c in 0 ..< channels {
+                    let xs = x.data + (i * channels + c) * hw, g = dy.data + (i * channels + c) * hw
+                    let dx = inputGrad.data + (i * channels + c) * hw
+                    let meanDy = Float(sums[c] / n), meanDyXhat = Float(sums[channels + c] / n)
+                    let scale = gamma[c] * invStd[c]
+                    for j in 0 ..< hw {
+                        let xhat = (xs[j] - mean[c]) * invStd[c]
+                        dx[j] = scale * (g[j] - meanDy - xhat * meanDyXhat)
+                    }
+                }
+            }
+        } else {
+            for i in 0 ..< b {
+                for c in 0 ..< channels {
+                    let g = dy.data + (i * channels + c) * hw, dx = inputGrad.data + (i * channels + c) * hw
+                    let scale = gamma[c] * invStd[c]
+                    for j in 0 ..< hw { dx[j] = scale * g[j] }
+                }
+            }
+        }
+        return inputGrad
+    }
+
+    /// Per-channel Double sums of f(value, channel) over a [B, C, H, W] tensor.
+    private func channelSums(_ t: Tensor, _ f: (Float, Int) -> Double) -> [Double] {
+        let (b, hw) = (t.shape[0], t.shape[2] * t.shape[3])
+        var sums = [Double](repeating: 0, count: channels)
+        for i in 0 ..< b {
+            for c in 0 ..< channels {
+                let p = t.data + (i * channels + c) * hw
+                var s = 0.0
+                for j in 0 ..< hw { s += f(p[j], c) }
+                sums[c] += s
+            }
+        }
+        return sums
+    }
+}

@@ -1,0 +1,161 @@
+// Resample.swift — the fusion's scale changes: nearest and bilinear (aligned corners) ×2 upsampling,
+// and 2×2 average pooling with stride 2. All are linear maps; backward applies the transpose.
+
+import Tensors
+
+/// Bilinear ×2 upsampling of [B, C, H, W] to [B, C, 2H, 2W] with `align_corners=True`: output pixel i
+/// samples input coordinate i·(H−1)/(2H−1).
+public final class UpsampleBilinear2x {
+    private var inputShape: [Int] = []
+    public let output = Tensor()
+    public let inputGrad = Tensor()
+
+    public init() {}
+
+    @discardableResult
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.count == 4, "UpsampleBilinear2x: input \(x.shape), expected [B, C, H, W]")
+        inputShape = x.shape
+        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        output.reshape([x.shape[0], x.shape[1], 2 * h, 2 * w])
+        let rows = taps(h), cols = taps(w)
+        for p in 0 ..< planes {
+            let src = x.data + p * h * w, dst = output.data + p * 4 * h * w
+            for (oy, ry) in rows.enumerated() {
+                let top = src + ry.low * w, bottom = src + ry.high * w
+                let out = dst + oy * 2 * w
+                for (ox, rx) in cols.enumerated() {
+                    let t = top[rx.low] * (1 - rx.frac) + top[rx.high] * rx.frac
+                    let b = bottom[rx.low] * (1 - rx.frac) + bottom[rx.high] * rx.frac
+                    out[ox] = t * (1 - ry.frac) + b * ry.frac
+                }
+            }
+        }
+        return output
+    }
+
+    @discardableResult
+    public func backward(_ dy: Tensor) -> Tensor {
+        let (planes, h, w) = (inputShape[0] * inputShape[1], inputShape[2], inputShape[3])
+        precondition(dy.count == planes * 4 * h * w, "UpsampleBilinear2x: gradient \(dy.shape) does not match the output")
+        inputGrad.reshapeZeroed(inputShape)
+        let rows = taps(h), cols = taps(w)
+        for p in 0 ..< planes {
+            let g = dy.data + p * 4 * h * w, dx = inputGrad.data + p * h * w
+            for (oy, ry) in rows.enumerated() {
+                let top = dx + ry.low * w, bottom = dx + ry.high * w
+                let row = g + oy * 2 * w
+                for (ox, rx) in cols.enumerated() {
+                    let v = row[ox]
+                    let vt = v * (1 - ry.frac), vb = v * ry.frac
+                    top[rx.low] += vt * (1 - rx.frac)
+                    top[rx.high] += vt * rx.frac
+                    bottom[rx.low] += vb * (1 - rx.frac)
+                    bottom[rx.high] += vb * rx.frac
+                }
+            }
+        }
+        return inputGrad
+    }
+
+    /// For each of the 2n output positions: the two input neighbours and the weight of the upper one.
+    private func taps(_ n: Int) -> [(low: Int, high: Int, frac: Float)] {
+        let scale = n > 1 ? Float(n - 1) / Float(2 * n - 1) : 0
+        return (0 ..< 2 * n).map { i in
+            let source = Float(i) * scale
+            let low = min(Int(source), n - 1)
+            let high = min(low + 1, n - 1)
+            return (low, high, source - Float(low))
+        }
+    }
+}
+
+/// Nearest-neighbour ×2 upsampling of [B, C, H, W] to [B, C, 2H, 2W]: every input pixel becomes a 2×2 block.
+public final class UpsampleNearest2x {
+    private var inputShape: [Int] = []
+    public let output = Tensor()
+    public let inputGrad = Tensor()
+
+    public init() {}
+
+    @discardableResult
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.count == 4, "UpsampleNearest2x: input \(x.shape), expected [B, C, H, W]")
+        inputShape = x.shape
+        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        output.reshape([x.shape[0], x.shape[1], 2 * h, 2 * w])
+        for p in 0 ..< planes {
+            let src = x.data + p * h * w, dst = output.data + p * 4 * h * w
+            for y in 0 ..< h {
+                let row = dst + 2 * y * 2 * w
+                for xi in 0 ..< w { row[2 * xi] = src[y * w + xi]; row[2 * xi + 1] = src[y * w + xi] }
+                (row + 2 * w).update(from: row, count: 2 * w)
+            }
+        }
+        return output
+    }
+
+    /// Each input pixel's gradient is the sum over its 2×2 block.
+    @discardableResult
+    public func backward(_ dy: Tensor) -> Tensor {
+        let (planes, h, w) = (inputShape[0] * inputShape[1], inputShape[2], inputShape[3])
+        precondition(dy.count == planes * 4 * h * w, "UpsampleNearest2x: gradient \(dy.shape) does not match the output")
+        inputGrad.reshape(inputShape)
+        for p in 0 ..< planes {
+            let g = dy.data + p * 4 * h * w, dx = inputGrad.data + p * h * w
+            for y in 0 ..< h {
+                let r0 = g + 2 * y * 2 * w, r1 = r0 + 2 * w
+                for xi in 0 ..< w { dx[y * w + xi] = r0[2 * xi] + r0[2 * xi + 1] + r1[2 * xi] + r1[2 * xi + 1] }
+            }
+        }
+        return inputGrad
+    }
+}
+
+/// 2×2 average pooling with stride 2 of [B, C, H, W] (H and W even) to [B, C, H/2, W/2].
+public final class AvgPool2x2 {
+    private var inputShape: [Int] = []
+    public let output = Tensor()
+    public let inputGrad = Tensor()
+
+    public init() {}
+
+    @discardableResult
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.count == 4 && x.shape[2] % 2 == 0 && x.shape[3] % 2 == 0,
+                     "AvgPool2x2: input \(x.shape), expected [B, C, H, W] with even H and W")
+        inputShape = x.shape
+        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = (h / 2, w / 2)
+        output.reshape([x.shape[0], x.shape[1], oh, ow])
+        for p in 0 ..< planes {
+            let src = x.data + p * h * w, dst = output.data + p * oh * ow
+            for y in 0 ..< oh {
+                let r0 = src + 2 * y * w, r1 = r0 + w
+                for xo in 0 ..< ow {
+                    dst[y * ow + xo] = (r0[2 * xo] + r0[2 * xo + 1] + r1[2 * xo] + r1[2 * xo + 1]) * 0.25
+                }
+            }
+        }
+        return output
+    }
+
+    @discardableResult
+    public func backward(_ dy: Tensor) -> Tensor {
+        let (planes, h, w) = (inputShape[0] * inputShape[1], inputShape[2], inputShape[3])
+        let (oh, ow) = (h / 2, w / 2)
+        precondition(dy.count == planes * oh * ow, "AvgPool2x2: gradient \(dy.shape) does not match the output")
+        inputGrad.reshape(inputShape)
+        for p in 0 ..< planes {
+            let g = dy.data + p * oh * ow, dx = inputGrad.data + p * h * w
+            for y in 0 ..< oh {
+                let r0 = dx + 2 * y * w, r1 = r0 + w
+                for xo in 0 ..< ow {
+                    let v = g[y * ow + xo] * 0.25
+                    r0[2 * xo] = v; r0[2 * xo + 1] = v; r1[2 * xo] = v; r1[2 * xo + 1] = v
+                }
+            }
+        }
+        return inputGrad
+    }
+}

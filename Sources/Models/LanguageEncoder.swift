@@ -1,0 +1,69 @@
+// LanguageEncoder.swift — the reference's expression encoder (DESIGN.md §3):
+//   frozen word vectors → GRU (named `lstm` in the reference) → N post-norm self-attention layers
+//   → AttFlat pooling to one sentence vector. Padding (token id 0) is masked in attention and pooling.
+
+import Layers
+import Tensors
+
+/// Sizes of the language encoder.
+public struct LanguageShape: Codable, Equatable, Sendable {
+    public var vocabularySize: Int, wordDimension: Int, hidden: Int
+    public var heads: Int, feedForward: Int, layers: Int
+    public var maxTokens: Int
+    public var dropout: Float
+
+    public init(vocabularySize: Int, wordDimension: Int, hidden: Int, heads: Int, feedForward: Int, layers: Int,
+                maxTokens: Int, dropout: Float) {
+        self.vocabularySize = vocabularySize
+        self.wordDimension = wordDimension
+        self.hidden = hidden
+        self.heads = heads
+        self.feedForward = feedForward
+        self.layers = layers
+        self.maxTokens = maxTokens
+        self.dropout = dropout
+    }
+}
+
+/// Encodes padded token-id sequences into per-token features and a sentence vector.
+public final class LanguageEncoder {
+    public let shape: LanguageShape
+    public let embedding: Embedding
+    public let gru: GRU
+    public let blocks: [SelfAttentionBlock]
+    public let pooling: AttFlat
+    private var mask: [Bool] = []
+    /// Per-token features after the last self-attention layer, [B, T, hidden].
+    public private(set) var tokenFeatures = Tensor()
+
+    /// Parameters under `name.*` in `params`; the frozen word vectors in `frozen`.
+    public init(_ params: ParameterStore, frozen: ParameterStore, _ name: String, shape: LanguageShape) {
+        self.shape = shape
+        embedding = Embedding(frozen, name + ".embedding", vocabularySize: shape.vocabularySize, dimension: shape.wordDimension)
+        gru = GRU(params, name + ".lstm", inputSize: shape.wordDimension, hiddenSize: shape.hidden)
+        blocks = (0 ..< shape.layers).map {
+            SelfAttentionBlock(params, name + ".sa_list.\($0)", dimension: shape.hidden, heads: shape.heads,
+                               feedForward: shape.feedForward, dropout: shape.dropout)
+        }
+        pooling = AttFlat(params, name + ".att_flat", dimension: shape.hidden, mlpHidden: shape.hidden / 2,
+                          out: shape.hidden, dropout: shape.dropout)
+    }
+
+    /// The sentence vectors [B, hidden] of `ids` (row-major [B, maxTokens], 0 = padding).
+    @discardableResult
+    public func forward(ids: [Int], batch: Int, _ context: ForwardContext) -> Tensor {
+        let t = shape.maxTokens
+        mask = ids.map { $0 == 0 }
+        var y = gru.forward(embedding.forward(ids, batch: batch, length: t))
+        for block in blocks { y = block.forward(y, keyMask: mask, context) }
+        tokenFeatures = y
+        return pooling.forward(y, mask: mask, context)
+    }
+
+    /// Backpropagates ∂L/∂sentence into the encoder's parameters (the word vectors are frozen).
+    public func backward(_ dSentence: Tensor) {
+        var g = pooling.backward(dSentence)
+        for block in blocks.reversed() { g = block.backward(g) }
+        gru.backward(g)
+    }
+}

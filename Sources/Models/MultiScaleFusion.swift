@@ -1,0 +1,107 @@
+// MultiScaleFusion.swift — the reference's multi-scale fusion of the detector's three feature maps
+// (strides 8, 16, 32), keeping only the output that is used (DESIGN.md §3):
+//   m  = cat[ up_modules.1(f13), f26 ]      branch = resample → conv1x1 → conv3x3 (H/2 channels)
+//   l  = cat[ up_modules.0(m),   f52 ]      (note the reference's index order: .1 reads f13, .0 reads m)
+//   m' = cat[ down_modules.0(l),  m   ]
+//   s' = cat[ down_modules.1(m'), f13 ]
+//   V  = top_proj(s')                        conv1x1 to H channels on the stride-32 grid
+// The reference also computes mid_proj(m') and bot_proj(l), which feed nothing; they are skipped.
+// Upsampling is nearest-neighbour in the reference implementation (its fixture matches nearest to
+// 1e-7 and bilinear only to 1e-2); bilinear with aligned corners is available as an option.
+
+import Layers
+import Tensors
+
+/// How the fusion doubles a map's resolution.
+public enum Upsampling: String, Codable, CaseIterable, Sendable {
+    case nearest, bilinear
+}
+
+/// Channel counts of the fusion: the three detector maps and the hidden width H.
+public struct FusionShape: Codable, Equatable, Sendable {
+    public var channels52: Int, channels26: Int, channels13: Int, hidden: Int
+    public var upsampling: Upsampling
+
+    public init(channels52: Int, channels26: Int, channels13: Int, hidden: Int, upsampling: Upsampling = .nearest) {
+        self.channels52 = channels52
+        self.channels26 = channels26
+        self.channels13 = channels13
+        self.hidden = hidden
+        self.upsampling = upsampling
+    }
+}
+
+/// A spatial resampling step of a fusion branch.
+protocol Resampling: AnyObject {
+    func forward(_ x: Tensor) -> Tensor
+    func backward(_ dy: Tensor) -> Tensor
+}
+
+extension UpsampleNearest2x: Resampling {}
+extension UpsampleBilinear2x: Resampling {}
+extension AvgPool2x2: Resampling {}
+
+/// resample → ConvBNLeaky 1×1 → ConvBNLeaky 3×3, named `name.1` and `name.2` (index 0 is the resample).
+final class FusionBranch {
+    private let resample: Resampling
+    private let reduce: ConvBNLeaky, spatial: ConvBNLeaky
+
+    init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, resample: Resampling,
+         in inChannels: Int, out outChannels: Int, computesInputGrad: Bool = true) {
+        self.resample = resample
+        reduce = ConvBNLeaky(params, buffers: buffers, name + ".1", in: inChannels, out: outChannels, kernel: 1,
+                             computesInputGrad: computesInputGrad)
+        spatial = ConvBNLeaky(params, buffers: buffers, name + ".2", in: outChannels, out: outChannels, kernel: 3)
+    }
+
+    func forward(_ x: Tensor, _ context: ForwardContext) -> Tensor {
+        spatial.forward(reduce.forward(resample.forward(x), context), context)
+    }
+
+    func backward(_ dy: Tensor) -> Tensor {
+        resample.backward(reduce.backward(spatial.backward(dy)))
+    }
+}
+
+/// The fusion network; parameters under `multi_scale_manner.*`.
+public final class MultiScaleFusion {
+    public let shape: FusionShape
+    private let upFromTop: FusionBranch, upFromMiddle: FusionBranch, down0: FusionBranch, down1: FusionBranch
+    private let top: ConvBNLeaky
+    private let catM = ChannelConcat(), catL = ChannelConcat(), catM2 = ChannelConcat(), catS = ChannelConcat()
+    private let middleGrad = Tensor()
+
+    public init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, shape: FusionShape) {
+        self.shape = shape
+        let half = shape.hidden / 2
+        let upsample: () -> Resampling = shape.upsampling == .nearest ? { UpsampleNearest2x() } : { UpsampleBilinear2x() }
+        let m = half + shape.channels26, l = half + shape.channels52, m2 = half + m, s2 = half + shape.channels13
+        upFromMiddle = FusionBranch(params, buffers: buffers, name + ".up_modules.0", resample: upsample(), in: m, out: half)
+        upFromTop = FusionBranch(params, buffers: buffers, name + ".up_modules.1", resample: upsample(),
+                                 in: shape.channels13, out: half, computesInputGrad: false)
+        down0 = FusionBranch(params, buffers: buffers, name + ".down_modules.0", resample: AvgPool2x2(), in: l, out: half)
+        down1 = FusionBranch(params, buffers: buffers, name + ".down_modules.1", resample: AvgPool2x2(), in: m2, out: half)
+        top = ConvBNLeaky(params, buffers: buffers, name + ".top_proj", in: s2, out: shape.hidden, kernel: 1)
+    }
+
+    /// V [B, H, h13, w13] from the maps f52 [B, c52, 4h, 4w], f26 [B, c26, 2h, 2w], f13 [B, c13, h, w].
+    @discardableResult
+    public func forward(f52: Tensor, f26: Tensor, f13: Tensor, _ context: ForwardContext) -> Tensor {
+        let m = catM.forward(upFromTop.forward(f13, context), f26)
+        let l = catL.forward(upFromMiddle.forward(m, context), f52)
+        let m2 = catM2.forward(down0.forward(l, context), m)
+        let s2 = catS.forward(down1.forward(m2, context), f13)
+        return top.forward(s2, context)
+    }
+
+    /// Backpropagates ∂L/∂V into the fusion's parameters (the detector maps are frozen inputs).
+    public func backward(_ dV: Tensor) {
+        catS.backward(top.backward(dV))
+        catM2.backward(down1.backward(catS.firstGrad))
+        catL.backward(down0.backward(catM2.firstGrad))
+        middleGrad.copy(from: catM2.secondGrad)
+        accumulate(upFromMiddle.backward(catL.firstGrad), into: middleGrad)
+        catM.backward(middleGrad)
+        _ = upFromTop.backward(catM.firstGrad)
+    }
+}

@@ -1,0 +1,12 @@
+// Refclip.swift — the `refclip` command line: parses, loads the config, calls the library.
+
+import ArgumentParser
+
+@main
+struct Refclip: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "refclip",
+        abstract: "Weakly supervised visual grounding (RefCLIP) on CPU clusters with MPI.",
+        subcommands: [CommunicatorSelfTest.self]
+    )
+}
