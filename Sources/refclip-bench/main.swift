@@ -1,1 +1,15 @@
-print("bench")
+// main.swift — `refclip-bench`, the program behind `make bench`. Each suite prints a Markdown table;
+// compare ratios measured in one run (these machines vary up to 2× between runs).
+
+import Foundation
+
+let suites: [String: () -> Void] = [
+    "compute": runComputeBenchmarks,
+    "allreduce": runAllReduceBenchmark,
+]
+let requested = Array(CommandLine.arguments.dropFirst())
+guard !requested.isEmpty, requested.allSatisfy({ suites[$0] != nil }) else {
+    FileHandle.standardError.write(Data("usage: refclip-bench SUITE… (suites: \(suites.keys.sorted().joined(separator: ", ")))\n".utf8))
+    exit(2)
+}
+for name in requested { suites[name]!() }
