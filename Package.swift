@@ -26,10 +26,11 @@ let package = Package(
         .target(name: "Distributed", dependencies: ["CMPI"]),
         .target(name: "Layers", dependencies: ["Tensors", "Distributed"]),
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Distributed"]),
+        .target(name: "Training", dependencies: ["Tensors", "Layers", "Models", "Distributed"]),
 
         // Executables: the CLI is thin; the benchmark binary backs `make bench`.
         .executableTarget(name: "refclip", dependencies: [
-            "Tensors", "Layers", "Distributed",
+            "Tensors", "Layers", "Models", "Training", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "refclip-bench", dependencies: [
@@ -37,11 +38,12 @@ let package = Package(
         ]),
 
         // Tests: gradient checks, fixtures and process helpers shared by the test targets.
-        .target(name: "TestSupport", dependencies: ["Tensors", "Layers"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Tensors", "Layers", "Models", "Distributed"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Tensors", "Layers", "Distributed", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensors", "Layers", "Models", "Distributed", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Tensors", "Layers", "Models", "Training", "Distributed", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -45,10 +45,12 @@ extension AvgPool2x2: Resampling {}
 final class FusionBranch {
     private let resample: Resampling
     private let reduce: ConvBNLeaky, spatial: ConvBNLeaky
+    private let computesInputGrad: Bool
 
     init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, resample: Resampling,
          in inChannels: Int, out outChannels: Int, computesInputGrad: Bool = true) {
         self.resample = resample
+        self.computesInputGrad = computesInputGrad
         reduce = ConvBNLeaky(params, buffers: buffers, name + ".1", in: inChannels, out: outChannels, kernel: 1,
                              computesInputGrad: computesInputGrad)
         spatial = ConvBNLeaky(params, buffers: buffers, name + ".2", in: outChannels, out: outChannels, kernel: 3)
@@ -58,8 +60,11 @@ final class FusionBranch {
         spatial.forward(reduce.forward(resample.forward(x), context), context)
     }
 
-    func backward(_ dy: Tensor) -> Tensor {
-        resample.backward(reduce.backward(spatial.backward(dy)))
+    /// Parameter gradients, and ∂L/∂x unless the branch reads a frozen input (then nil).
+    @discardableResult
+    func backward(_ dy: Tensor) -> Tensor? {
+        let dReduced = reduce.backward(spatial.backward(dy))
+        return computesInputGrad ? resample.backward(dReduced) : nil
     }
 }
 
@@ -97,11 +102,11 @@ public final class MultiScaleFusion {
     /// Backpropagates ∂L/∂V into the fusion's parameters (the detector maps are frozen inputs).
     public func backward(_ dV: Tensor) {
         catS.backward(top.backward(dV))
-        catM2.backward(down1.backward(catS.firstGrad))
-        catL.backward(down0.backward(catM2.firstGrad))
+        catM2.backward(down1.backward(catS.firstGrad)!)
+        catL.backward(down0.backward(catM2.firstGrad)!)
         middleGrad.copy(from: catM2.secondGrad)
-        accumulate(upFromMiddle.backward(catL.firstGrad), into: middleGrad)
+        accumulate(upFromMiddle.backward(catL.firstGrad)!, into: middleGrad)
         catM.backward(middleGrad)
-        _ = upFromTop.backward(catM.firstGrad)
+        upFromTop.backward(catM.firstGrad)
     }
 }

@@ -9,10 +9,25 @@ import TestSupport
 import XCTest
 
 final class ReferenceLayerOutputTests: XCTestCase {
+    private struct Parts {
+        let file: SafetensorsFile
+        let model: RefCLIPTeacher
+        let inputs: TeacherInputs
+        var language: LanguageEncoder { model.language }
+        var fusion: MultiScaleFusion { model.fusion }
+        var buffers: ParameterStore { model.buffers }
+
+        init() throws {
+            file = try referenceFixture()
+            model = try ReferenceFixture.teacher(file)
+            inputs = try ReferenceFixture.inputs(file)
+        }
+    }
+
     func testLanguageEncoderIntermediates() throws {
-        let parts = try ReferenceParts()
+        let parts = try Parts()
         for mode in ["evalbn", "trainbn"] {
-            let sentence = parts.language.forward(ids: try parts.tokenIDs(), batch: parts.batch, parts.context(mode))
+            let sentence = parts.language.forward(ids: parts.inputs.tokenIDs, batch: ReferenceFixture.batch, ReferenceFixture.context(mode))
             XCTAssertEqual(parts.language.embedding.output.array, try parts.file.floats("\(mode).mid.emb"), "\(mode): embedding")
             assertClose(parts.language.gru.output.array, try parts.file.floats("\(mode).mid.gru_out"), relative: 1e-5, "\(mode): GRU output")
             assertClose(parts.language.gru.finalState.array, try parts.file.floats("\(mode).mid.gru_h"), relative: 1e-5, "\(mode): GRU final state")
@@ -20,15 +35,14 @@ final class ReferenceLayerOutputTests: XCTestCase {
             assertClose(parts.language.tokenFeatures.array, try parts.file.floats("\(mode).mid.lang_feat"), relative: 1e-5, "\(mode): token features")
             assertClose(sentence.array, try parts.file.floats("\(mode).mid.lang_flat"), relative: 1e-5, "\(mode): sentence vector")
             let mask = try parts.file.integers("\(mode).mid.lang_mask").map { $0 != 0 }
-            XCTAssertEqual(mask, try parts.tokenIDs().map { $0 == 0 }, "\(mode): padding mask")
+            XCTAssertEqual(mask, parts.inputs.tokenIDs.map { $0 == 0 }, "\(mode): padding mask")
         }
     }
 
     func testFusionOutputInBothBatchNormModes() throws {
         for mode in ["evalbn", "trainbn"] {
-            let parts = try ReferenceParts()
-            let v = parts.fusion.forward(f52: try parts.tensor("in.f52"), f26: try parts.tensor("in.f26"), f13: try parts.tensor("in.f13"),
-                                         parts.context(mode))
+            let parts = try Parts()
+            let v = parts.fusion.forward(f52: parts.inputs.f52, f26: parts.inputs.f26, f13: parts.inputs.f13, ReferenceFixture.context(mode))
             XCTAssertEqual(v.shape, [4, 64, 13, 13])
             assertClose(v.array, try parts.file.floats("\(mode).mid.msf_top13"), relative: 1e-5, "\(mode): fusion output")
             guard mode == "trainbn" else { continue }
@@ -42,7 +56,7 @@ final class ReferenceLayerOutputTests: XCTestCase {
 
     func testLoadingRefusesWrongShapesNamingThem() throws {
         let params = ParameterStore(), frozen = ParameterStore()
-        var shape = ReferenceParts.languageShape
+        var shape = ReferenceFixture.teacherShape.language
         shape.hidden = 48
         _ = LanguageEncoder(params, frozen: frozen, "lang_encoder", shape: shape)
         XCTAssertThrowsError(try params.load(from: try referenceFixture(), prefix: "w.")) { error in
