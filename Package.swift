@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // System-library shims, linked through pkg-config.
@@ -22,15 +23,17 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
 
         // Library modules; dependencies point one way (DESIGN.md §2).
-        .target(name: "Tensors", dependencies: ["CBLAS"]),
+        .target(name: "Tensors", dependencies: ["CBLAS", "CZstd"]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
         .target(name: "Layers", dependencies: ["Tensors", "Distributed"]),
+        .target(name: "Datasets", dependencies: ["Tensors", "Distributed"]),
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Distributed"]),
-        .target(name: "Training", dependencies: ["Tensors", "Layers", "Models", "Distributed"]),
+        .target(name: "Evaluation", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Distributed"]),
+        .target(name: "Training", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Evaluation", "Distributed", "Yams"]),
 
         // Executables: the CLI is thin; the benchmark binary backs `make bench`.
         .executableTarget(name: "refclip", dependencies: [
-            "Tensors", "Layers", "Models", "Training", "Distributed",
+            "Tensors", "Layers", "Models", "Datasets", "Evaluation", "Training", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "refclip-bench", dependencies: [
@@ -43,6 +46,7 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Tensors", "Layers", "Distributed", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensors", "Layers", "Models", "Distributed", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Tensors", "Datasets", "Distributed", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Tensors", "Layers", "Models", "Training", "Distributed", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -57,10 +57,10 @@ public final class BatchNorm2d {
             globalCount = comm.allReduce(b * hw)
             precondition(globalCount > 1, "BatchNorm2d(\(weight.name)): batch statistics need more than one value per channel")
             let n = Double(globalCount)
-            var sums = channelSums(x) { v, _ in Double(v) }
+            var sums = channelSums(x, centeredAt: nil)
             comm.allReduce(&sums)
             let meanD = sums.map { $0 / n }
-            var squares = channelSums(x) { v, c in let d = Double(v) - meanD[c]; return d * d }
+            var squares = channelSums(x, centeredAt: meanD.map(Float.init))
             comm.allReduce(&squares)
             let rm = buffers.value(runningMean), rv = buffers.value(runningVar)
             for c in 0 ..< channels {
@@ -96,14 +96,18 @@ public final class BatchNorm2d {
         precondition(dy.shape == x.shape, "BatchNorm2d(\(weight.name)): gradient \(dy.shape) does not match \(x.shape)")
         let (b, hw) = (x.shape[0], x.shape[2] * x.shape[3])
         let mean = self.mean, invStd = self.invStd
-        let sumDy = channelSums(dy) { v, _ in Double(v) }
-        var sumDyXhat = [Double](repeating: 0, count: channels)
+        var sumDy = [Double](repeating: 0, count: channels), sumDyXhat = sumDy
         for i in 0 ..< b {
             for c in 0 ..< channels {
                 let xs = x.data + (i * channels + c) * hw, g = dy.data + (i * channels + c) * hw
-                var s = 0.0
-                for j in 0 ..< hw { s += Double(g[j]) * Double((xs[j] - mean[c]) * invStd[c]) }
-                sumDyXhat[c] += s
+                let m = mean[c]
+                var plainSum: Float = 0, productSum: Float = 0
+                for j in 0 ..< hw {
+                    plainSum += g[j]
+                    productSum += g[j] * (xs[j] - m)
+                }
+                sumDy[c] += Double(plainSum)
+                sumDyXhat[c] += Double(productSum) * Double(invStd[c])
             }
         }
         let dGamma = params.grad(weight), dBeta = params.grad(bias), gamma = params.value(weight)
@@ -141,16 +145,22 @@ public final class BatchNorm2d {
         return inputGrad
     }
 
-    /// Per-channel Double sums of f(value, channel) over a [B, C, H, W] tensor.
-    private func channelSums(_ t: Tensor, _ f: (Float, Int) -> Double) -> [Double] {
+    /// Per-channel sums of x, or of (x − center)² when centers are given: Float within one plane,
+    /// Double across planes.
+    private func channelSums(_ t: Tensor, centeredAt centers: [Float]?) -> [Double] {
         let (b, hw) = (t.shape[0], t.shape[2] * t.shape[3])
         var sums = [Double](repeating: 0, count: channels)
         for i in 0 ..< b {
             for c in 0 ..< channels {
                 let p = t.data + (i * channels + c) * hw
-                var s = 0.0
-                for j in 0 ..< hw { s += f(p[j], c) }
-                sums[c] += s
+                var s: Float = 0
+                if let centers {
+                    let m = centers[c]
+                    for j in 0 ..< hw { s += (p[j] - m) * (p[j] - m) }
+                } else {
+                    for j in 0 ..< hw { s += p[j] }
+                }
+                sums[c] += Double(s)
             }
         }
         return sums

@@ -97,27 +97,35 @@ public final class Conv2d {
     }
 
     /// im2col: col[(c·k + ky)·k + kx, y·W + x] = image[c, y + ky − p, x + kx − p], zero outside.
+    /// Each (c, ky, kx) row is the channel's plane shifted by (ky − p, kx − p): one block copy, then
+    /// the rows and the column that fell outside the image are zeroed.
     private func unfold(_ image: UnsafeMutablePointer<Float>, _ h: Int, _ w: Int) -> UnsafeMutablePointer<Float> {
         let pad = kernel / 2
         let col = columns.data
+        let hw = h * w
         for c in 0 ..< inChannels {
+            let plane = image + c * hw
             for ky in 0 ..< kernel {
+                let dy = ky - pad
+                let yBegin = max(0, -dy), yEnd = min(h, h - dy)
                 for kx in 0 ..< kernel {
-                    let row = col + ((c * kernel + ky) * kernel + kx) * h * w
                     let dx = kx - pad
-                    let xBegin = max(0, -dx), xEnd = min(w, w - dx)
-                    for y in 0 ..< h {
-                        let out = row + y * w
-                        let sy = y + ky - pad
-                        guard sy >= 0, sy < h, xBegin < xEnd else {
-                            out.update(repeating: 0, count: w)
-                            continue
-                        }
-                        let src = image + (c * h + sy) * w
-                        for x in 0 ..< xBegin { out[x] = 0 }
-                        (out + xBegin).update(from: src + xBegin + dx, count: xEnd - xBegin)
-                        for x in xEnd ..< w { out[x] = 0 }
+                    let row = col + ((c * kernel + ky) * kernel + kx) * hw
+                    // Rows without a source row are zero; the others copy the shifted plane in one block.
+                    row.update(repeating: 0, count: yBegin * w)
+                    (row + yEnd * w).update(repeating: 0, count: (h - yEnd) * w)
+                    guard yBegin < yEnd else { continue }
+                    let first = yBegin * w, last = yEnd * w  // output range [first, last)
+                    let sourceStart = first + dy * w + dx
+                    let copyBegin = max(first, -sourceStart + first), copyEnd = min(last, hw - sourceStart + first)
+                    if copyBegin < copyEnd {
+                        (row + copyBegin).update(from: plane + sourceStart + (copyBegin - first), count: copyEnd - copyBegin)
                     }
+                    for x in first ..< copyBegin { row[x] = 0 }
+                    for x in max(copyEnd, first) ..< last { row[x] = 0 }
+                    // A horizontal shift wraps one column into the neighbouring row: zero it.
+                    if dx > 0 { for y in yBegin ..< yEnd { for x in (w - dx) ..< w { row[y * w + x] = 0 } } }
+                    if dx < 0 { for y in yBegin ..< yEnd { for x in 0 ..< -dx { row[y * w + x] = 0 } } }
                 }
             }
         }

@@ -83,6 +83,12 @@ public final class ParameterStore {
         newValues.withUnsafeBufferPointer { value(ref).update(from: $0.baseAddress!, count: ref.count) }
     }
 
+    /// Overwrites every value from a flat array of the same size.
+    public func set(all newValues: [Float]) {
+        precondition(newValues.count == count, "\(newValues.count) values for a store of \(count)")
+        newValues.withUnsafeBufferPointer { values.data.update(from: $0.baseAddress!, count: count) }
+    }
+
     /// Sets every gradient to zero.
     public func zeroGrads() { grads.zero() }
 }

@@ -55,6 +55,14 @@ public struct AnchorPrediction: Equatable, Sendable {
     /// (x1, y1, x2, y2) in letterbox pixels.
     public var box: [Float]
     public var objectness: Float
+
+    public init(rankInSelected: Int, cell: Int, anchor: Int, box: [Float], objectness: Float) {
+        self.rankInSelected = rankInSelected
+        self.cell = cell
+        self.anchor = anchor
+        self.box = box
+        self.objectness = objectness
+    }
 }
 
 /// The RefCLIP teacher with its parameters in one flat store.

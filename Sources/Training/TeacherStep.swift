@@ -33,6 +33,9 @@ public struct StepResult: Equatable, Sendable {
     public var gradNorm: Double
     /// True when the gradient was not finite and no update was made.
     public var skipped: Bool
+    /// Mean cosine between the projected text vectors of the global batch: near 1 means the model
+    /// has collapsed to a text-independent choice (DESIGN.md §6).
+    public var textCosine: Double
 }
 
 /// Runs teacher training steps on one rank.
@@ -61,17 +64,40 @@ public final class TeacherStep {
         loss.backward()
         model.backward(anchorGrad: loss.anchorGrad, textGrad: loss.textGrad)
         communicator.allReduce(model.params.grads.mutableBuffer, .sum)
+        lastTextCosine = meanPairwiseCosine(text)
         return communicator.allReduce(localLoss, .sum)
+    }
+
+    /// The text cosine of the last `computeGradients`.
+    public private(set) var lastTextCosine = 0.0
+
+    /// Mean cosine over all pairs of the global batch's rows: (‖Σ t̂‖² − B) / (B(B − 1)).
+    private func meanPairwiseCosine(_ text: Tensor) -> Double {
+        let (b, d) = (text.shape[0], text.shape[1])
+        var sum = [Double](repeating: 0, count: d + 1)
+        for i in 0 ..< b {
+            let row = text.data + i * d
+            var norm = 0.0
+            for j in 0 ..< d { norm += Double(row[j]) * Double(row[j]) }
+            let inv = norm > 0 ? 1 / norm.squareRoot() : 0
+            for j in 0 ..< d { sum[j] += Double(row[j]) * inv }
+        }
+        sum[d] = Double(b)
+        communicator.allReduce(&sum, .sum)
+        let count = sum[d]
+        guard count > 1 else { return 1 }
+        let squared = sum[0 ..< d].reduce(0) { $0 + $1 * $1 }
+        return (squared - count) / (count * (count - 1))
     }
 
     /// One full step at learning rate `lr`.
     public func step(_ inputs: TeacherInputs, _ context: ForwardContext, lr: Float) -> StepResult {
         let globalLoss = computeGradients(inputs, context)
         let norm = globalNorm(model.params.grads)
-        guard norm.isFinite else { return StepResult(loss: globalLoss, gradNorm: norm, skipped: true) }
+        guard norm.isFinite else { return StepResult(loss: globalLoss, gradNorm: norm, skipped: true, textCosine: lastTextCosine) }
         if settings.clipNorm > 0 { clipGlobalNorm(model.params.grads, maxNorm: settings.clipNorm) }
         optimizer.update(model.params.values, grads: model.params.grads, lr: lr)
-        return StepResult(loss: globalLoss, gradNorm: norm, skipped: false)
+        return StepResult(loss: globalLoss, gradNorm: norm, skipped: false, textCosine: lastTextCosine)
     }
 
     /// The logits of the last forward (for inspection and tests).

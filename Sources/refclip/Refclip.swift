@@ -7,6 +7,6 @@ struct Refclip: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "refclip",
         abstract: "Weakly supervised visual grounding (RefCLIP) on CPU clusters with MPI.",
-        subcommands: [CommunicatorSelfTest.self]
+        subcommands: [SynthCommand.self, TrainCommand.self, EvalCommand.self, CommunicatorSelfTest.self]
     )
 }

@@ -1,0 +1,116 @@
+// Annotations.swift — referring-expression annotations in the reference's JSON layout (DESIGN.md §5):
+// one object {split: [entries]}; train entries one per object with all its expressions, val/test
+// entries one per expression. Synthetic data adds `ref_types` (attribute / position / relation).
+
+import Foundation
+import Tensors
+
+/// One annotated object and its expressions.
+public struct AnnotationEntry: Codable, Equatable, Sendable {
+    /// Image id (names the image file and the feature-store record).
+    public var iid: Int
+    /// Ground-truth box [x, y, w, h] in original image pixels.
+    public var bbox: [Double]
+    public var catID: Int
+    /// The referring expressions.
+    public var refs: [String]
+    public var maskID: Int?
+    /// Per expression: "attribute", "position" or "relation" (synthetic data only).
+    public var refTypes: [String]?
+
+    public init(iid: Int, bbox: [Double], catID: Int, refs: [String], maskID: Int? = nil, refTypes: [String]? = nil) {
+        self.iid = iid
+        self.bbox = bbox
+        self.catID = catID
+        self.refs = refs
+        self.maskID = maskID
+        self.refTypes = refTypes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case iid, bbox, refs
+        case catID = "cat_id", maskID = "mask_id", refTypes = "ref_types"
+    }
+
+    /// The box as (x1, y1, x2, y2).
+    public var corners: [Double] { [bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]] }
+}
+
+/// All splits of an annotation file.
+public struct Annotations: Sendable {
+    public var splits: [String: [AnnotationEntry]]
+
+    public init(splits: [String: [AnnotationEntry]]) { self.splits = splits }
+
+    /// Split names in a fixed order: train, val, testA, testB, test, then the rest alphabetically.
+    public var splitNames: [String] {
+        let preferred = ["train", "val", "testA", "testB", "test"]
+        return preferred.filter { splits[$0] != nil } + splits.keys.filter { !preferred.contains($0) }.sorted()
+    }
+
+    /// Reads and validates `path`: every entry needs a positive-size box of four numbers and at least
+    /// one expression with a word in it; `ref_types`, when present, matches the expressions.
+    public static func load(_ path: String) throws -> Annotations {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError(file: path, "cannot read the annotation file", hint: "check the path (data.annotations)")
+        }
+        let splits: [String: [AnnotationEntry]]
+        do {
+            splits = try JSONDecoder().decode([String: [AnnotationEntry]].self, from: data)
+        } catch let error as DecodingError {
+            throw InputError(file: path, location: decodingLocation(error), decodingProblem(error),
+                             hint: "entries need iid, bbox [x, y, w, h], cat_id and refs")
+        } catch {
+            throw InputError(file: path, "not valid JSON: \(error.localizedDescription)")
+        }
+        let annotations = Annotations(splits: splits)
+        try annotations.validate(file: path)
+        return annotations
+    }
+
+    func validate(file: String) throws {
+        for split in splitNames {
+            for (i, entry) in splits[split]!.enumerated() {
+                let place = "\(split)[\(i)]"
+                guard entry.bbox.count == 4 else { throw InputError(file: file, location: place + ".bbox", "has \(entry.bbox.count) numbers, expected [x, y, w, h]") }
+                guard entry.bbox.allSatisfy(\.isFinite), entry.bbox[2] > 0, entry.bbox[3] > 0 else {
+                    throw InputError(file: file, location: place + ".bbox", "box \(entry.bbox) has no area or is not finite")
+                }
+                guard !entry.refs.isEmpty else { throw InputError(file: file, location: place + ".refs", "no expressions") }
+                for (j, sentence) in entry.refs.enumerated() where tokenize(sentence).isEmpty {
+                    throw InputError(file: file, location: "\(place).refs[\(j)]", "expression \"\(sentence)\" has no words")
+                }
+                if let types = entry.refTypes, types.count != entry.refs.count {
+                    throw InputError(file: file, location: place + ".ref_types", "\(types.count) types for \(entry.refs.count) expressions")
+                }
+            }
+        }
+    }
+
+    /// Writes the annotations as JSON (sorted keys, so the bytes depend only on the contents).
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try writeFileAtomically(path, bytes: [UInt8](try encoder.encode(splits)))
+    }
+}
+
+private func decodingLocation(_ error: DecodingError) -> String {
+    let path: [CodingKey]
+    switch error {
+    case .keyNotFound(let key, let context): path = context.codingPath + [key]
+    case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): path = context.codingPath
+    @unknown default: path = []
+    }
+    return path.reduce("") { text, key in key.intValue.map { text + "[\($0)]" } ?? (text.isEmpty ? key.stringValue : text + "." + key.stringValue) }
+}
+
+private func decodingProblem(_ error: DecodingError) -> String {
+    switch error {
+    case .keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
+    case .typeMismatch(let type, _): return "wrong type, expected \(type)"
+    case .valueNotFound(let type, _): return "missing value, expected \(type)"
+    case .dataCorrupted(let context): return context.debugDescription
+    @unknown default: return "cannot decode"
+    }
+}

@@ -1,0 +1,308 @@
+// FeatureStore.swift — what the frozen detector gives for every image, stored once and read by every
+// run (format in docs/FORMATS.md):
+//   DIR/manifest.json          layout, dtype, input-size views, provenance, images, record index
+//   DIR/shard-NNNNN.bin        zstd frames, one per (image, view), images [N·k, N·(k+1))
+//   DIR/shard-NNNNN.index.json the shard's record offsets (merged into the manifest at the end)
+// A record holds the three maps (dtype F16 or F32, each byte-shuffled) and the stride-32 anchor boxes
+// (F32, byte-shuffled), compressed as one frame with its checksum: one read and one decompression per
+// image and view. Shards depend only on the image index, so any number of ranks writes the same bytes.
+
+import Foundation
+import Tensors
+
+/// Element type of the stored feature maps.
+public enum FeatureDType: String, Codable, Sendable {
+    case f16, f32
+    var size: Int { self == .f16 ? 2 : 4 }
+}
+
+/// The shape of what the detector gives per image at one input size.
+public struct FeatureLayout: Codable, Equatable, Sendable {
+    /// Channels of the stride-8, 16 and 32 maps.
+    public var channels: [Int]
+    public var anchorsPerCell: Int
+
+    public init(channels: [Int], anchorsPerCell: Int) {
+        self.channels = channels
+        self.anchorsPerCell = anchorsPerCell
+    }
+
+    public static let strides = [8, 16, 32]
+
+    /// Grid sizes of the three maps at input size `view`.
+    public func grids(view: Int) -> [Int] { Self.strides.map { view / $0 } }
+
+    /// Float counts of the three maps and of the anchor boxes at input size `view`.
+    public func counts(view: Int) -> (maps: [Int], boxes: Int) {
+        let g = grids(view: view)
+        return (zip(channels, g).map { $0 * $1 * $1 }, g[2] * g[2] * anchorsPerCell * 5)
+    }
+}
+
+/// An image's original size and id.
+public struct ImageInfo: Codable, Equatable, Sendable {
+    public var id: Int, width: Int, height: Int
+
+    public init(id: Int, width: Int, height: Int) {
+        self.id = id
+        self.width = width
+        self.height = height
+    }
+}
+
+/// The detector outputs of one image at one input size, as flat Float arrays.
+public struct FeatureRecord: Equatable, Sendable {
+    /// [C, g, g] for strides 8, 16, 32.
+    public var maps: [[Float]]
+    /// [g·g, anchorsPerCell, 5]: (cx, cy, w, h, objectness) in letterbox pixels on the stride-32 grid.
+    public var boxes: [Float]
+
+    public init(maps: [[Float]], boxes: [Float]) {
+        self.maps = maps
+        self.boxes = boxes
+    }
+}
+
+/// Where a record lies: [image, view, shard, offset, length].
+typealias RecordLocation = [Int]
+
+/// The store's description, `manifest.json`.
+public struct FeatureManifest: Codable, Equatable, Sendable {
+    public var format = "refclip-features"
+    public var version = 1
+    public var dtype: FeatureDType
+    public var layout: FeatureLayout
+    /// Input sizes stored for every image.
+    public var views: [Int]
+    public var imagesPerShard: Int
+    /// What produced the features (detector files and their hashes, or the synthetic generator's seed).
+    public var producer: [String: String]
+    public var images: [ImageInfo]
+    var records: [RecordLocation] = []
+
+    public init(dtype: FeatureDType, layout: FeatureLayout, views: [Int], imagesPerShard: Int, producer: [String: String],
+                images: [ImageInfo]) {
+        self.dtype = dtype
+        self.layout = layout
+        self.views = views
+        self.imagesPerShard = imagesPerShard
+        self.producer = producer
+        self.images = images
+    }
+
+    public var shardCount: Int { (images.count + imagesPerShard - 1) / imagesPerShard }
+
+    static func shardName(_ k: Int) -> String { String(format: "shard-%05d.bin", k) }
+    static func indexName(_ k: Int) -> String { String(format: "shard-%05d.index.json", k) }
+}
+
+/// Writes a feature store shard by shard; shards already complete on disk are kept (resumable).
+public struct FeatureStoreWriter {
+    public let directory: String
+    public let manifest: FeatureManifest
+    public var compressionLevel: Int32 = 3
+
+    public init(directory: String, manifest: FeatureManifest) throws {
+        self.directory = directory
+        self.manifest = manifest
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw InputError(file: directory, "cannot create the feature-store directory: \(error.localizedDescription)")
+        }
+    }
+
+    /// Whether shard `k` is complete on disk (its index is written last, after the data).
+    public func isComplete(shard k: Int) -> Bool {
+        FileManager.default.fileExists(atPath: directory + "/" + FeatureManifest.indexName(k))
+    }
+
+    /// Writes shard `k` from `record(imageIndex, viewIndex)`, unless it is already complete.
+    /// Returns false when the shard was skipped.
+    @discardableResult
+    public func writeShard(_ k: Int, record: (Int, Int) throws -> FeatureRecord) throws -> Bool {
+        if isComplete(shard: k) { return false }
+        let first = k * manifest.imagesPerShard, last = min(manifest.images.count, first + manifest.imagesPerShard)
+        var locations: [RecordLocation] = []
+        var offset = 0
+        let path = directory + "/" + FeatureManifest.shardName(k)
+        try writeFileAtomically(path) { handle in
+            for image in first ..< last {
+                for view in manifest.views.indices {
+                    let frame = encode(try record(image, view), view: manifest.views[view])
+                    try handle.write(contentsOf: frame)
+                    locations.append([image, view, k, offset, frame.count])
+                    offset += frame.count
+                }
+            }
+        }
+        let index = try JSONEncoder().encode(locations)
+        try writeFileAtomically(directory + "/" + FeatureManifest.indexName(k), bytes: [UInt8](index))
+        return true
+    }
+
+    /// Merges the shard indexes into `manifest.json`; every shard must be complete.
+    public func finish() throws {
+        var complete = manifest
+        for k in 0 ..< manifest.shardCount {
+            let path = directory + "/" + FeatureManifest.indexName(k)
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw InputError(file: path, "shard \(k) is not complete", hint: "run the command again to finish it")
+            }
+            complete.records += try JSONDecoder().decode([RecordLocation].self, from: data)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try writeFileAtomically(directory + "/manifest.json", bytes: [UInt8](try encoder.encode(complete)))
+    }
+
+    /// One compressed record: shuffled maps in the store's dtype, then shuffled F32 boxes.
+    func encode(_ record: FeatureRecord, view: Int) -> [UInt8] {
+        let counts = manifest.layout.counts(view: view)
+        precondition(record.maps.map(\.count) == counts.maps && record.boxes.count == counts.boxes,
+                     "feature record sizes \(record.maps.map(\.count)), \(record.boxes.count) do not match the layout \(counts)")
+        var payload: [UInt8] = []
+        for map in record.maps {
+            switch manifest.dtype {
+            case .f32: map.withUnsafeBytes { payload += Zstd.shuffle($0, elementSize: 4) }
+            case .f16: map.map { $0.float16Bits.littleEndian }.withUnsafeBytes { payload += Zstd.shuffle($0, elementSize: 2) }
+            }
+        }
+        record.boxes.map { $0.bitPattern.littleEndian }.withUnsafeBytes { payload += Zstd.shuffle($0, elementSize: 4) }
+        return payload.withUnsafeBytes { Zstd.compress($0, level: compressionLevel) }
+    }
+}
+
+/// Random access to a feature store's records.
+public final class FeatureStore: @unchecked Sendable {
+    public let directory: String
+    public let manifest: FeatureManifest
+    private var locations: [Int: [Int]] = [:]  // image·views + view → location
+    private var imageIndex: [Int: Int] = [:]
+    private var descriptors: [Int: Int32] = [:]
+    private let lock = NSLock()
+
+    /// Opens `directory`, validating the manifest.
+    public init(directory: String) throws {
+        self.directory = directory
+        let path = directory + "/manifest.json"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError(file: path, "no feature-store manifest", hint: "create the store with `refclip synth` or `refclip extract` (data.features)")
+        }
+        do {
+            manifest = try JSONDecoder().decode(FeatureManifest.self, from: data)
+        } catch {
+            throw InputError(file: path, "not a valid feature-store manifest: \(error)")
+        }
+        guard manifest.format == "refclip-features", manifest.version == 1 else {
+            throw InputError(file: path, "format \(manifest.format) version \(manifest.version) is not supported (expected refclip-features 1)")
+        }
+        for (i, image) in manifest.images.enumerated() { imageIndex[image.id] = i }
+        for location in manifest.records {
+            guard location.count == 5, (0 ..< manifest.images.count).contains(location[0]), manifest.views.indices.contains(location[1]) else {
+                throw InputError(file: path, "malformed record entry \(location)")
+            }
+            locations[location[0] * manifest.views.count + location[1]] = location
+        }
+        let expected = manifest.images.count * manifest.views.count
+        guard locations.count == expected else {
+            throw InputError(file: path, "indexes \(locations.count) records, expected \(expected) (images × views)",
+                             hint: "the store is incomplete; run the command that made it again")
+        }
+    }
+
+    deinit { for fd in descriptors.values { close(fd) } }
+
+    /// The store index of image `id`, if stored.
+    public func index(ofImage id: Int) -> Int? { imageIndex[id] }
+
+    /// The position of input size `view` among the stored views.
+    public func viewIndex(_ view: Int) throws -> Int {
+        guard let i = manifest.views.firstIndex(of: view) else {
+            throw InputError(file: directory + "/manifest.json", "input size \(view) is not stored (stored: \(manifest.views))",
+                             hint: "choose a stored size, or extract this one")
+        }
+        return i
+    }
+
+    /// Reads one record. Thread-safe.
+    public func read(image: Int, view: Int) throws -> FeatureRecord {
+        let counts = manifest.layout.counts(view: manifest.views[view])
+        let ends = counts.maps.reduce(into: [0]) { $0.append($0.last! + $1) }
+        var flat = [Float](repeating: 0, count: ends.last! + counts.boxes)
+        var scratch = ReadScratch()
+        try flat.withUnsafeMutableBufferPointer { f in
+            try read(image: image, view: view, maps: ends.dropLast().map { f.baseAddress! + $0 }, boxes: f.baseAddress! + ends.last!, scratch: &scratch)
+        }
+        return FeatureRecord(maps: (0 ..< 3).map { Array(flat[ends[$0] ..< ends[$0 + 1]]) }, boxes: Array(flat[ends.last!...]))
+    }
+
+    /// Buffers one reader reuses from record to record (no allocation per read).
+    public struct ReadScratch {
+        var frame: [UInt8] = [], payload: [UInt8] = [], raw: [UInt8] = []
+        public init() {}
+    }
+
+    /// Reads one record straight into `maps` (three destinations of the layout's sizes) and `boxes`.
+    /// Thread-safe as long as each thread has its own scratch.
+    public func read(image: Int, view: Int, maps: [UnsafeMutablePointer<Float>], boxes: UnsafeMutablePointer<Float>,
+                     scratch: inout ReadScratch) throws {
+        guard let location = locations[image * manifest.views.count + view] else {
+            throw InputError(file: directory, "no record for image index \(image), view \(view)")
+        }
+        let (shard, offset, length) = (location[2], location[3], location[4])
+        let path = directory + "/" + FeatureManifest.shardName(shard)
+        let fd = try descriptor(shard, path)
+        if scratch.frame.count < length { scratch.frame = [UInt8](repeating: 0, count: length) }
+        let got = scratch.frame.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, off_t(offset)) }
+        guard got == length else {
+            throw InputError(file: path, location: "image \(manifest.images[image].id)", "short read (\(got) of \(length) bytes)",
+                             hint: "the shard is truncated; re-create the store")
+        }
+        let counts = manifest.layout.counts(view: manifest.views[view])
+        let element = manifest.dtype.size
+        let payloadSize = counts.maps.reduce(0, +) * element + counts.boxes * 4
+        do {
+            try scratch.frame.withUnsafeBytes { try Zstd.decompress(UnsafeRawBufferPointer(rebasing: $0[0 ..< length]), into: &scratch.payload, expectedSize: payloadSize) }
+        } catch {
+            throw InputError(file: path, location: "image \(manifest.images[image].id)", "damaged record: \(error)",
+                             hint: "the shard is corrupt; re-create the store")
+        }
+        if scratch.raw.count < payloadSize { scratch.raw = [UInt8](repeating: 0, count: payloadSize) }
+        var position = 0
+        scratch.payload.withUnsafeBytes { payload in
+            scratch.raw.withUnsafeMutableBytes { raw in
+                for (s, count) in counts.maps.enumerated() {
+                    let bytes = count * element
+                    decode(UnsafeRawBufferPointer(rebasing: payload[position ..< position + bytes]), dtype: manifest.dtype,
+                           scratch: UnsafeMutableRawBufferPointer(rebasing: raw[0 ..< bytes]), into: maps[s], count: count)
+                    position += bytes
+                }
+                decode(UnsafeRawBufferPointer(rebasing: payload[position ..< position + counts.boxes * 4]), dtype: .f32,
+                       scratch: UnsafeMutableRawBufferPointer(rebasing: raw[0 ..< counts.boxes * 4]), into: boxes, count: counts.boxes)
+            }
+        }
+    }
+
+    private func descriptor(_ shard: Int, _ path: String) throws -> Int32 {
+        try lock.withLock {
+            if let fd = descriptors[shard] { return fd }
+            let fd = open(path, O_RDONLY)
+            guard fd >= 0 else {
+                throw InputError(file: path, "cannot open the shard: \(String(cString: strerror(errno)))", hint: "the store is incomplete")
+            }
+            descriptors[shard] = fd
+            return fd
+        }
+    }
+}
+
+/// Unshuffles stored elements (through `scratch`) and widens them to Float at `out`.
+private func decode(_ shuffled: UnsafeRawBufferPointer, dtype: FeatureDType, scratch: UnsafeMutableRawBufferPointer,
+                    into out: UnsafeMutablePointer<Float>, count: Int) {
+    Zstd.unshuffle(shuffled, elementSize: dtype.size, into: scratch)
+    switch dtype {
+    case .f32: for i in 0 ..< count { out[i] = Float(bitPattern: UInt32(littleEndian: scratch.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+    case .f16: for i in 0 ..< count { out[i] = Float(float16Bits: UInt16(littleEndian: scratch.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+    }
+}

@@ -1,0 +1,48 @@
+// GroundingReport.swift — accuracy per split and per expression type, with both baselines, as a
+// table and as JSON.
+
+import Foundation
+
+/// Summed outcomes of a group of expressions.
+public struct GroundingTally: Codable, Equatable, Sendable {
+    public var count = 0
+    public var correct = 0.0, pointing = 0.0, randomAnchor = 0.0, objectness = 0.0
+
+    public init() {}
+
+    public mutating func add(_ o: GroundingOutcome) {
+        count += 1
+        correct += o.correct ? 1 : 0
+        pointing += o.pointing ? 1 : 0
+        randomAnchor += o.randomAnchor
+        objectness += o.objectnessBaseline ? 1 : 0
+    }
+
+    func percent(_ v: Double) -> Double { count > 0 ? 100 * v / Double(count) : 0 }
+    public var accuracy: Double { percent(correct) }
+    public var pointingAccuracy: Double { percent(pointing) }
+    public var randomAnchorAccuracy: Double { percent(randomAnchor) }
+    public var objectnessAccuracy: Double { percent(objectness) }
+}
+
+/// Results of one split: overall and per expression type.
+public struct SplitReport: Codable, Equatable, Sendable {
+    public var split: String
+    public var overall = GroundingTally()
+    public var byType: [String: GroundingTally] = [:]
+
+    public init(split: String) { self.split = split }
+}
+
+/// Formats reports as a Markdown table: accuracy (IoU > 0.5), pointing game and baselines, in %.
+public func reportTable(_ reports: [SplitReport], model: String = "model") -> String {
+    var lines = ["| split | n | \(model) acc | pointing | random anchor | top objectness |", "|---|---:|---:|---:|---:|---:|"]
+    func row(_ name: String, _ t: GroundingTally) -> String {
+        String(format: "| %@ | %d | %.2f | %.2f | %.2f | %.2f |", name, t.count, t.accuracy, t.pointingAccuracy, t.randomAnchorAccuracy, t.objectnessAccuracy)
+    }
+    for report in reports {
+        lines.append(row(report.split, report.overall))
+        for type in report.byType.keys.sorted() where !type.isEmpty { lines.append(row("  \(report.split)/\(type)", report.byType[type]!)) }
+    }
+    return lines.joined(separator: "\n")
+}

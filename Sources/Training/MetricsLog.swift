@@ -1,0 +1,38 @@
+// MetricsLog.swift — what rank 0 tells the user while training: a progress line per logged step on
+// standard output and one JSON object per line in RUN/metrics.jsonl.
+
+import Foundation
+import Tensors
+
+/// Appends JSON lines to a run's metrics file and prints progress.
+public final class MetricsLog {
+    private let handle: FileHandle?
+
+    /// Opens (appending) `path`; nil disables the file (ranks other than 0).
+    public init(path: String?) throws {
+        guard let path else { handle = nil; return }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            throw InputError(file: path, "cannot open the metrics file for writing")
+        }
+        h.seekToEndOfFile()
+        handle = h
+    }
+
+    deinit { try? handle?.close() }
+
+    /// Writes one JSON object as a line.
+    public func record(_ fields: [String: Any]) {
+        guard let handle, let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
+        handle.write(data + Data("\n".utf8))
+    }
+}
+
+/// "1h02m", "4m12s", "9s".
+public func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "?" }
+    let s = Int(seconds.rounded())
+    if s >= 3600 { return String(format: "%dh%02dm", s / 3600, s % 3600 / 60) }
+    if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
+    return "\(s)s"
+}

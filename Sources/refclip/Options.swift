@@ -1,0 +1,52 @@
+// Options.swift — option groups and helpers the subcommands share.
+
+import ArgumentParser
+import Distributed
+import Foundation
+import Tensors
+
+/// --config and --set.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "YAML configuration file.")
+    var config: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set train.lr=3e-4 (repeatable).", valueName: "key=value"))
+    var overrides: [String] = []
+}
+
+/// How ranks are made: MPI under mpirun/srun, else one process; --debug runs N ranks as threads.
+struct LaunchOptions: ParsableArguments {
+    @Flag(help: "Debug mode: run the distributed path with ranks as threads of this process (no mpirun).")
+    var debug = false
+
+    @Option(help: "Ranks in debug mode.")
+    var ranks = 2
+
+    @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads per rank (default: cores divided among the ranks on this machine).")
+    var blasThreads: Int?
+
+    func validate() throws {
+        guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+    }
+
+    var launch: Launch { Launch.automatic(debugRanks: debug ? ranks : nil) }
+
+    /// Sets the BLAS thread count and runs `body` on every rank.
+    func run(_ body: @escaping (Communicator) throws -> Void) throws {
+        let launch = self.launch
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let fromEnvironment = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"].flatMap(Int.init)
+        setBLASThreads(blasThreads ?? fromEnvironment ?? max(1, cores / launch.localRanks))
+        try launch.run(body)
+    }
+}
+
+/// Prints an input error the way users should see it and exits non-zero.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as InputError {
+        FileHandle.standardError.write(Data("refclip: error: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}

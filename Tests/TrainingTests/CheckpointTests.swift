@@ -1,0 +1,49 @@
+// CheckpointTests.swift — a teacher checkpoint round-trips its tensors and header; truncation and
+// bit flips are refused naming the file.
+
+import Distributed
+import Foundation
+import Layers
+import Models
+import Tensors
+import TestSupport
+@testable import Training
+import XCTest
+
+final class CheckpointTests: XCTestCase {
+    func testTeacherRoundTripAndDamage() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-\(UUID()).refclip").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = RefCLIPTeacher(shape: WorldSizeEquivalenceTests.shape, seed: 3)
+        for ref in model.frozen.refs { model.frozen.set(ref, randomTensor(ref.shape, seed: 4).array) }
+        let optimizer = Adam(parameterCount: model.params.count)
+        model.params.grads.data.update(repeating: 0.01, count: model.params.count)
+        optimizer.update(model.params.values, grads: model.params.grads, lr: 1e-3)
+        let average = ModelAverage(params: model.params, buffers: model.buffers, maxDecay: 0.9)
+        average.update(params: model.params, buffers: model.buffers)
+        let position = TrainingPosition(epoch: 2, stepInEpoch: 5, globalStep: 17, seed: 9, worldSize: 2)
+        try Checkpoint.writeTeacher(path, model: model, optimizer: optimizer, average: average, position: position, config: "name: x\n",
+                                    vocabulary: ["PAD", "UNK", "CLS", "cube"])
+
+        let (header, _, _) = try Checkpoint.readHeader(path)
+        XCTAssertEqual(header.position, position)
+        XCTAssertEqual(header.adamStep, 1)
+        XCTAssertEqual(header.teacher, model.shape)
+        let checkpoint = try Checkpoint.read(path)
+        XCTAssertEqual(checkpoint.tensors["params"], model.params.values.array)
+        XCTAssertEqual(checkpoint.tensors["adam.v"], optimizer.secondMoment.array)
+        XCTAssertEqual(checkpoint.tensors["ema.params"], average.params.values.array)
+        let raw = try checkpoint.teacher(path: path, average: false), averaged = try checkpoint.teacher(path: path, average: true)
+        XCTAssertEqual(raw.params.values.array, model.params.values.array)
+        XCTAssertEqual(averaged.params.values.array, average.params.values.array)
+        XCTAssertEqual(raw.frozen.values.array, model.frozen.values.array)
+
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let good = bytes
+        bytes[bytes.count - 100] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try Checkpoint.read(path)) { XCTAssertTrue("\($0)".contains(path) && "\($0)".contains("damaged"), "\($0)") }
+        try Data(good.prefix(good.count - 10)).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try Checkpoint.read(path)) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
+    }
+}

@@ -1,0 +1,65 @@
+// RunConfigTests.swift — configs load with defaults and overrides; unknown keys, wrong types and
+// missing files are refused naming the file and the key.
+
+import Foundation
+import Tensors
+import Training
+import XCTest
+
+final class RunConfigTests: XCTestCase {
+    private func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID()).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    private let required = "data:\n  annotations: a.json\n  features: f\n  word_vectors: w.txt\n"
+
+    func testDefaultsFileAndOverrides() throws {
+        let path = try file(required + "train:\n  lr: 3.0e-4\n  eval_splits: [val, testA]\nmodel:\n  hidden: 32\n  heads: 4\n")
+        let config = try RunConfig(schema: teacherSchema, path: path, overrides: ["train.batch=16", "model.upsampling=bilinear"])
+        XCTAssertEqual(config.double("train.lr"), 3e-4)
+        XCTAssertEqual(config.int("train.batch"), 16)
+        XCTAssertEqual(config.int("train.epochs"), 25, "defaults are the reference recipe")
+        XCTAssertEqual(config.strings("train.eval_splits"), ["val", "testA"])
+        XCTAssertEqual(config.string("model.upsampling"), "bilinear")
+        let again = try RunConfig(schema: teacherSchema, yaml: config.yaml())
+        XCTAssertEqual(again.values, config.values, "the saved YAML loads back to the same values")
+        XCTAssertTrue(config.table().contains("train.lr"))
+        XCTAssertNoThrow(try TeacherSettings(config))
+    }
+
+    func testErrorsNameTheFileAndTheKey() throws {
+        let unknown = try file(required + "train:\n  lrr: 1\n")
+        XCTAssertThrowsError(try RunConfig(schema: teacherSchema, path: unknown)) {
+            XCTAssertTrue("\($0)".contains(unknown) && "\($0)".contains("train.lrr") && "\($0)".contains("did you mean train.lr?"), "\($0)")
+        }
+        let wrongType = try file(required + "train:\n  batch: many\n")
+        XCTAssertThrowsError(try RunConfig(schema: teacherSchema, path: wrongType)) {
+            XCTAssertTrue("\($0)".contains("train.batch") && "\($0)".contains("expected an integer"), "\($0)")
+        }
+        XCTAssertThrowsError(try RunConfig(schema: teacherSchema, path: "/no/such/config.yaml")) {
+            XCTAssertTrue("\($0)".contains("/no/such/config.yaml") && "\($0)".contains("cannot read"), "\($0)")
+        }
+        XCTAssertThrowsError(try RunConfig(schema: teacherSchema, path: try file("data:\n  annotations: a.json\n"))) {
+            XCTAssertTrue("\($0)".contains("data.features") && "\($0)".contains("required"), "\($0)")
+        }
+        XCTAssertThrowsError(try RunConfig(schema: teacherSchema, path: try file(required + "train: [unclosed\n"))) {
+            XCTAssertTrue("\($0)".contains("invalid YAML"), "\($0)")
+        }
+        XCTAssertThrowsError(try RunConfig(schema: teacherSchema, path: nil, overrides: ["train.lr"])) {
+            XCTAssertTrue("\($0)".contains("key=value"), "\($0)")
+        }
+        let badHeads = try RunConfig(schema: teacherSchema, path: try file(required + "model:\n  hidden: 30\n  heads: 4\n"))
+        XCTAssertThrowsError(try TeacherSettings(badHeads)) { XCTAssertTrue("\($0)".contains("model.heads"), "\($0)") }
+    }
+
+    func testLearningRateSchedule() {
+        let s = LearningRateSchedule(base: 1e-4, warmupStart: 1e-7, final: 1e-6, warmupSteps: 30, totalSteps: 250)
+        XCTAssertEqual(s.rate(at: 0), 1e-7)
+        XCTAssertEqual(s.rate(at: 15), 1e-7 + (1e-4 - 1e-7) / 2, accuracy: 1e-15)
+        XCTAssertEqual(s.rate(at: 30), 1e-4, accuracy: 1e-15)
+        XCTAssertEqual(s.rate(at: 140), 1e-6 + (1e-4 - 1e-6) / 2, accuracy: 1e-12, "half-way down the cosine")
+        XCTAssertEqual(s.rate(at: 250), 1e-6, accuracy: 1e-15)
+    }
+}

@@ -1,0 +1,38 @@
+// ScoringTests.swift — IoU accuracy, pointing game and both baselines for a hand-made image.
+
+import Datasets
+import Evaluation
+import Models
+import XCTest
+
+final class ScoringTests: XCTestCase {
+    func testScoresByHand() {
+        // A 2×2 grid on a 64-pixel canvas (cells of 32), one anchor per cell; the image is 128×128.
+        let letterbox = Letterbox(originalWidth: 128, originalHeight: 128, size: 64)
+        var boxes: [Float] = [
+            16, 16, 30, 30, 0.9,   // cell 0: a box around (16, 16) of 30 px → original (2..62)
+            48, 16, 10, 10, 0.2,   // cell 1
+            16, 48, 30, 30, 0.5,   // cell 2
+            48, 48, 30, 30, 0.1,   // cell 3
+        ]
+        let truth: [Double] = [4, 4, 60, 60]  // original pixels; cell 0's box is (2, 2, 62, 62): IoU 3136/3600 > 0.5
+        let prediction = AnchorPrediction(rankInSelected: 0, cell: 0, anchor: 0, box: [1, 1, 31, 31], objectness: 0.9)
+        let outcome = boxes.withUnsafeBufferPointer {
+            scoreGrounding(prediction, boxes: $0.baseAddress!, cells: 4, anchorsPerCell: 1, selectedCells: [0, 2], letterbox: letterbox, truth: truth)
+        }
+        XCTAssertTrue(outcome.correct)
+        XCTAssertTrue(outcome.pointing, "cell 0's centre (16, 16) → (32, 32) lies inside the box")
+        XCTAssertEqual(outcome.randomAnchor, 0.5, "one of the two selected cells hits")
+        XCTAssertTrue(outcome.objectnessBaseline)
+        XCTAssertEqual(outcome.box, [2, 2, 62, 62])
+
+        boxes[4] = 0.05  // now cell 2 is the most object-like, and it misses
+        let wrong = AnchorPrediction(rankInSelected: 1, cell: 2, anchor: 0, box: [1, 33, 31, 63], objectness: 0.5)
+        let miss = boxes.withUnsafeBufferPointer {
+            scoreGrounding(wrong, boxes: $0.baseAddress!, cells: 4, anchorsPerCell: 1, selectedCells: [0, 2], letterbox: letterbox, truth: truth)
+        }
+        XCTAssertFalse(miss.correct)
+        XCTAssertFalse(miss.pointing, "cell 2's centre maps to (32, 96), below the box")
+        XCTAssertFalse(miss.objectnessBaseline)
+    }
+}
