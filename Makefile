@@ -36,7 +36,7 @@ test: deps
 bench: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute
-	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce
+	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce teacher
 
 # The synthetic end-to-end pipeline: generate data, train the teacher on 2 ranks, evaluate the best
 # checkpoint on every split beside the baselines. Regenerates data/synthetic and runs/synthetic-*.

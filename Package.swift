@@ -37,7 +37,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "refclip-bench", dependencies: [
-            "Tensors", "Layers", "Distributed", "CBLAS", "CMPI",
+            "Tensors", "Layers", "Models", "Training", "Distributed", "CBLAS", "CMPI",
         ]),
 
         // Tests: gradient checks, fixtures and process helpers shared by the test targets.
@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensors", "Layers", "Models", "Distributed", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Tensors", "Datasets", "Distributed", "TestSupport"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Training", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Tensors", "Layers", "Models", "Training", "Distributed", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -17,5 +17,6 @@ static inline void *refclip_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline int refclip_mpi_success(void) { return MPI_SUCCESS; }
 static inline int refclip_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int refclip_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline MPI_Status *refclip_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 
 #endif

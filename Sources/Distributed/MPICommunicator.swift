@@ -98,6 +98,18 @@ public final class MPICommunicator: Communicator {
 
     public func barrier() { check(MPI_Barrier(comm), "MPI_Barrier") }
 
+    /// A barrier that sleeps between polls instead of spinning, for a rank that waits while another
+    /// rank works alone (MPI_Barrier busy-polls and takes a core away from the worker).
+    public func sleepingBarrier(poll: useconds_t = 2000) {
+        var request: MPI_Request?
+        check(MPI_Ibarrier(comm, &request), "MPI_Ibarrier")
+        var done: Int32 = 0
+        while done == 0 {
+            check(MPI_Test(&request, &done, refclip_mpi_status_ignore()), "MPI_Test")
+            if done == 0 { usleep(poll) }
+        }
+    }
+
     public func abort(_ message: String) -> Never {
         FileHandle.standardError.write(Data("refclip: rank \(rank) of \(size) aborting the job: \(message)\n".utf8))
         MPI_Abort(comm, 70)

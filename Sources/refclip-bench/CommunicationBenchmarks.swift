@@ -5,8 +5,11 @@ import CMPI
 import Distributed
 import Foundation
 
-func runAllReduceBenchmark() {
-    let comm = MPICommunicator()
+func runAllReduceBenchmark(_ comm: Communicator) {
+    guard let comm = comm as? MPICommunicator, comm.size > 1 else {
+        print("allreduce: run under mpirun with 2 or more ranks")
+        return
+    }
     let count = 16 << 20  // 64 MiB of Float
     let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
     defer { buffer.deallocate() }
@@ -30,5 +33,4 @@ func runAllReduceBenchmark() {
                String(format: "%.2f × plain (target ≥ 1.0)", chunkedRate / plainRate))
         report("one MPI_Allreduce call", String(format: "%.2f GB/s", plainRate))
     }
-    comm.finalize()
 }

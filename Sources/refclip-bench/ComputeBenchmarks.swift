@@ -13,7 +13,8 @@ func sgemmGFLOPs(n: Int = 1024) -> Double {
     return 2 * Double(n * n * n) / seconds / 1e9
 }
 
-func runComputeBenchmarks() {
+func runComputeBenchmarks(_ comm: Communicator) {
+    guard comm.isRoot else { return }
     setBLASThreads(1)
     reportHeader("Compute (1 BLAS thread)")
     let sgemm = sgemmGFLOPs()
