@@ -7,6 +7,7 @@
 // (F32, byte-shuffled), compressed as one frame with its checksum: one read and one decompression per
 // image and view. Shards depend only on the image index, so any number of ranks writes the same bytes.
 
+import Distributed
 import Foundation
 import Tensors
 
@@ -183,12 +184,34 @@ public final class FeatureStore: @unchecked Sendable {
     private let lock = NSLock()
 
     /// Opens `directory`, validating the manifest.
-    public init(directory: String) throws {
-        self.directory = directory
+    public convenience init(directory: String) throws {
+        try self.init(directory: directory, manifestBytes: try Self.manifestBytes(directory))
+    }
+
+    /// Opens `directory` on every rank from one read of the manifest: rank 0 reads it, the others
+    /// receive its bytes (so a job does not read the file once per rank).
+    public static func shared(directory: String, communicator comm: Communicator) throws -> FeatureStore {
+        var bytes: [UInt8] = []
+        var failure = ""
+        if comm.isRoot {
+            do { bytes = [UInt8](try manifestBytes(directory)) } catch { failure = "\(error)" }
+        }
+        let problem = comm.broadcast(bytes: Array(failure.utf8))
+        guard problem.isEmpty else { throw InputError(String(decoding: problem, as: UTF8.self)) }
+        return try FeatureStore(directory: directory, manifestBytes: Data(comm.broadcast(bytes: bytes)))
+    }
+
+    private static func manifestBytes(_ directory: String) throws -> Data {
         let path = directory + "/manifest.json"
         guard let data = FileManager.default.contents(atPath: path) else {
             throw InputError(file: path, "no feature-store manifest", hint: "create the store with `refclip synth` or `refclip extract` (data.features)")
         }
+        return data
+    }
+
+    private init(directory: String, manifestBytes data: Data) throws {
+        self.directory = directory
+        let path = directory + "/manifest.json"
         do {
             manifest = try JSONDecoder().decode(FeatureManifest.self, from: data)
         } catch {

@@ -25,10 +25,13 @@ public final class MPICommunicator: Communicator {
             FileHandle.standardError.write(Data("refclip: MPI_Init_thread failed with code \(code)\n".utf8))
             exit(70)
         }
-        MPI_Comm_set_errhandler(comm, refclip_mpi_errors_return())
         var r: Int32 = 0, s: Int32 = 0
-        MPI_Comm_rank(comm, &r)
-        MPI_Comm_size(comm, &s)
+        for (code, call) in [(MPI_Comm_set_errhandler(comm, refclip_mpi_errors_return()), "MPI_Comm_set_errhandler"),
+                             (MPI_Comm_rank(comm, &r), "MPI_Comm_rank"), (MPI_Comm_size(comm, &s), "MPI_Comm_size")]
+            where code != refclip_mpi_success() {
+            FileHandle.standardError.write(Data("refclip: \(call) failed with code \(code)\n".utf8))
+            MPI_Abort(comm, 70)
+        }
         rank = Int(r)
         size = Int(s)
         self.chunkBytes = chunkBytes

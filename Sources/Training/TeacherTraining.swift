@@ -35,7 +35,7 @@ public final class TeacherTraining {
         }
         output("refclip \(refclipVersion) — teacher run '\(settings.name)' on \(comm.size) rank\(comm.size == 1 ? "" : "s")\n\(config.table())\n")
 
-        let store = try FeatureStore(directory: config.string("data.features"))
+        let store = try FeatureStore.shared(directory: config.string("data.features"), communicator: comm)
         let view = config.int("data.view")
         _ = try store.viewIndex(view)
         let data = try GroundingData.shared(comm) {

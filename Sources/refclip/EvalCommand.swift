@@ -37,7 +37,7 @@ struct EvalCommand: ParsableCommand {
                 let loaded = try Checkpoint.read(checkpoint)
                 let config = try RunConfig(schema: teacherSchema, yaml: loaded.header.config, overrides: overrides)
                 let model = try loaded.teacher(path: checkpoint, average: !raw)
-                let store = try FeatureStore(directory: config.string("data.features"))
+                let store = try FeatureStore.shared(directory: config.string("data.features"), communicator: comm)
                 let data = try GroundingData.shared(comm) {
                     try GroundingData.prepare(annotations: config.string("data.annotations"), wordVectors: config.string("data.word_vectors"),
                                               store: store, maxTokens: config.int("data.max_tokens"))
