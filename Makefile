@@ -5,7 +5,9 @@ SWIFT        ?= swift
 CONFIG       ?= release
 BUILD_FLAGS  := -c $(CONFIG)
 BIN           = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
-APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev libzstd-dev pkg-config
+APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev libzstd-dev pkg-config python3 python3-venv
+# Python with the safetensors package, to check exports the way PyTorch users read them.
+PYTHON_ENV   := .build/python
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # mpirun refuses root unless told; tests and benches run as root in CI containers.
@@ -13,7 +15,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: deps build test bench demo clean
+.PHONY: deps python build test bench demo clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -24,18 +26,22 @@ deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+python: deps
+	@$(PYTHON_ENV)/bin/python -c 'import safetensors.numpy' 2>/dev/null || { \
+	  python3 -m venv $(PYTHON_ENV) && $(PYTHON_ENV)/bin/pip install --quiet safetensors numpy; }
+
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
 # Tests run optimized (the numeric layers are too slow unoptimized); the MPI tests launch the built
 # `refclip` binary under mpirun.
-test: deps
+test: deps python
 	$(SWIFT) build $(BUILD_FLAGS) --product refclip
-	REFCLIP_BIN=$(BIN)/refclip $(SWIFT) test $(BUILD_FLAGS)
+	REFCLIP_BIN=$(BIN)/refclip REFCLIP_PYTHON=$(PYTHON_ENV)/bin/python $(SWIFT) test $(BUILD_FLAGS)
 
 bench: deps
 	$(SWIFT) build $(BUILD_FLAGS)
-	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute
+	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute checkpoint
 	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce teacher
 
 # The synthetic end-to-end pipeline: generate data, train the teacher on 2 ranks, evaluate the best

@@ -48,6 +48,13 @@ public struct Annotations: Sendable {
         return preferred.filter { splits[$0] != nil } + splits.keys.filter { !preferred.contains($0) }.sorted()
     }
 
+    /// The vocabulary of every expression, words in first-seen order over the splits in `splitNames` order.
+    public var vocabulary: Vocabulary {
+        var vocabulary = Vocabulary()
+        for split in splitNames { for entry in splits[split]! { for ref in entry.refs { for token in tokenize(ref) { vocabulary.add(token) } } } }
+        return vocabulary
+    }
+
     /// Reads and validates `path`: every entry needs a positive-size box of four numbers and at least
     /// one expression with a word in it; `ref_types`, when present, matches the expressions.
     public static func load(_ path: String) throws -> Annotations {

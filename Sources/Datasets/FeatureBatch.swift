@@ -44,25 +44,29 @@ public struct FeatureBatch {
 
 /// Loads one batch ahead on a background thread (file reads and decompression only; no BLAS).
 public final class Prefetcher<Value>: @unchecked Sendable {
+    /// Where one load leaves its result; owned by the work item, so the load may outlive the prefetcher.
+    private final class Slot: @unchecked Sendable {
+        var result: Result<Value, Error>?
+    }
+
     private let queue = DispatchQueue(label: "refclip.prefetch")
-    private var pending: DispatchWorkItem?
-    private var result: Result<Value, Error>?
+    private var pending: (item: DispatchWorkItem, slot: Slot)?
 
     public init() {}
 
     /// Starts loading the next value.
     public func start(_ load: @escaping () throws -> Value) {
-        let item = DispatchWorkItem { [unowned self] in self.result = Result { try load() } }
-        pending = item
+        let slot = Slot()
+        let item = DispatchWorkItem { slot.result = Result { try load() } }
+        pending = (item, slot)
         queue.async(execute: item)
     }
 
     /// Waits for the value started last.
     public func take() throws -> Value {
-        guard let item = pending else { preconditionFailure("Prefetcher.take without start") }
+        guard let (item, slot) = pending else { preconditionFailure("Prefetcher.take without start") }
         item.wait()
         pending = nil
-        defer { result = nil }
-        return try result!.get()
+        return try slot.result!.get()
     }
 }

@@ -191,14 +191,7 @@ public final class FeatureStore: @unchecked Sendable {
     /// Opens `directory` on every rank from one read of the manifest: rank 0 reads it, the others
     /// receive its bytes (so a job does not read the file once per rank).
     public static func shared(directory: String, communicator comm: Communicator) throws -> FeatureStore {
-        var bytes: [UInt8] = []
-        var failure = ""
-        if comm.isRoot {
-            do { bytes = [UInt8](try manifestBytes(directory)) } catch { failure = "\(error)" }
-        }
-        let problem = comm.broadcast(bytes: Array(failure.utf8))
-        guard problem.isEmpty else { throw InputError(String(decoding: problem, as: UTF8.self)) }
-        return try FeatureStore(directory: directory, manifestBytes: Data(comm.broadcast(bytes: bytes)))
+        try FeatureStore(directory: directory, manifestBytes: Data(comm.fromRoot { [UInt8](try manifestBytes(directory)) }))
     }
 
     private static func manifestBytes(_ directory: String) throws -> Data {

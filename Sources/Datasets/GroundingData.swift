@@ -38,8 +38,7 @@ public struct GroundingData: Codable, Sendable {
     public static func prepare(annotations path: String, wordVectors vectorPath: String, store: FeatureStore,
                                maxTokens: Int) throws -> GroundingData {
         let annotations = try Annotations.load(path)
-        var vocabulary = Vocabulary()
-        for split in annotations.splitNames { for entry in annotations.splits[split]! { for ref in entry.refs { for t in tokenize(ref) { vocabulary.add(t) } } } }
+        let vocabulary = annotations.vocabulary
         let vectors = try WordVectorTable.load(vectorPath, for: vocabulary)
         var splits: [String: [GroundingItem]] = [:]
         for split in annotations.splitNames {
@@ -73,21 +72,7 @@ public struct GroundingData: Codable, Sendable {
 
     /// Rank 0 prepares (`make`), the others receive it.
     public static func shared(_ comm: Communicator, _ make: () throws -> GroundingData) throws -> GroundingData {
-        var failure: String?
-        var bytes: [UInt8] = []
-        if comm.isRoot {
-            do {
-                bytes = [UInt8](try JSONEncoder().encode(try make()))
-            } catch {
-                failure = "\(error)"
-            }
-        }
-        // Every rank learns whether rank 0 failed, so that all throw together instead of hanging.
-        let message = comm.broadcast(bytes: Array((failure ?? "").utf8))
-        if !message.isEmpty {
-            throw comm.isRoot ? InputError(String(decoding: message, as: UTF8.self)) : InputError("rank 0 could not prepare the data")
-        }
-        return try JSONDecoder().decode(GroundingData.self, from: Data(comm.broadcast(bytes: bytes)))
+        try JSONDecoder().decode(GroundingData.self, from: Data(comm.fromRoot { [UInt8](try JSONEncoder().encode(try make())) }))
     }
 
     /// The items of a split, or an error naming the splits there are.

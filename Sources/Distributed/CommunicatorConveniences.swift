@@ -60,3 +60,36 @@ extension Communicator {
         return n[0]
     }
 }
+
+/// An error that every rank throws at the same point of the job (agreed through a collective), so
+/// the job can end in order instead of being aborted.
+public protocol CollectiveError: Error {}
+
+/// An error on another rank that this rank learned of through a collective.
+public struct RemoteFailure: CollectiveError, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
+
+/// This rank's own error, which every other rank learned of through a collective.
+public struct AgreedFailure: CollectiveError, CustomStringConvertible {
+    public let underlying: Error
+    public init(underlying: Error) { self.underlying = underlying }
+    public var description: String { "\(underlying)" }
+}
+
+extension Communicator {
+    /// Runs `work` on rank 0 and gives its bytes to every rank. If it throws, every rank throws —
+    /// rank 0 its own error, the others a `RemoteFailure` with its text — so no rank waits forever.
+    public func fromRoot(_ work: () throws -> [UInt8]) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        var failure: Error?
+        if isRoot {
+            do { bytes = try work() } catch { failure = error }
+        }
+        let message = broadcast(bytes: Array((failure.map { "\($0)" } ?? "").utf8))
+        if let failure { throw AgreedFailure(underlying: failure) }
+        guard message.isEmpty else { throw RemoteFailure(description: "rank 0: " + String(decoding: message, as: UTF8.self)) }
+        return broadcast(bytes: bytes)
+    }
+}

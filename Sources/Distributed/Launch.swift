@@ -24,8 +24,9 @@ public enum Launch: Sendable {
         }
     }
 
-    /// Runs `body` once per rank. An error on one rank of a multi-process job aborts the whole job
-    /// with its message (the others would wait forever in their next collective).
+    /// Runs `body` once per rank. A `CollectiveError` (thrown by every rank alike) ends the job in
+    /// order; any other error on one rank of a multi-process job aborts the whole job with its
+    /// message, since the other ranks would wait forever in their next collective.
     public func run(_ body: @escaping (Communicator) throws -> Void) throws {
         switch self {
         case .single:
@@ -37,7 +38,7 @@ public enum Launch: Sendable {
             do {
                 try body(comm)
             } catch {
-                if comm.size > 1 { comm.abort("\(error)") }
+                if comm.size > 1, !(error is CollectiveError) { comm.abort("\(error)") }
                 comm.finalize()
                 throw error
             }

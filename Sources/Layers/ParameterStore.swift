@@ -45,10 +45,8 @@ public final class ParameterStore {
     public func add(_ name: String, _ shape: [Int], _ initializer: ParameterInit) -> ParameterRef {
         precondition(byName[name] == nil, "parameter \(name) registered twice")
         let ref = ParameterRef(name: name, shape: shape, offset: values.count)
-        let grown = Tensor([values.count + ref.count])
-        grown.data.update(from: values.data, count: values.count)
-        values = grown
-        grads = Tensor([grown.count])
+        values = grown(values, to: values.count + ref.count)
+        grads = grown(grads, to: values.count)
         byName[name] = refs.count
         refs.append(ref)
         let p = values.data + ref.offset
@@ -60,6 +58,22 @@ public final class ParameterStore {
         case .normal(let std): for i in 0 ..< ref.count { p[i] = key.normal(i) * std }
         }
         return ref
+    }
+
+    /// `tensor` holding `count` elements: the same tensor when its allocation suffices, else a copy
+    /// with twice the capacity, so that registering n parameters costs O(n) copying, not O(n²).
+    /// Elements beyond the old count are zero.
+    private func grown(_ tensor: Tensor, to count: Int) -> Tensor {
+        let old = tensor.count
+        if count <= tensor.capacity {
+            tensor.reshape([count])
+            (tensor.data + old).update(repeating: 0, count: count - old)
+            return tensor
+        }
+        let bigger = Tensor([max(count, 2 * tensor.capacity)])
+        bigger.data.update(from: tensor.data, count: old)
+        bigger.reshape([count])
+        return bigger
     }
 
     /// The parameter of this name, if registered.

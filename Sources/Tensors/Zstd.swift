@@ -52,9 +52,8 @@ public enum Zstd {
         let count = bytes.count / elementSize
         precondition(count * elementSize == bytes.count, "shuffle: \(bytes.count) bytes are not whole \(elementSize)-byte elements")
         var out = [UInt8](repeating: 0, count: bytes.count)
-        out.withUnsafeMutableBytes { o in
-            for i in 0 ..< count { for k in 0 ..< elementSize { o[k * count + i] = bytes[i * elementSize + k] } }
-        }
+        guard let source = bytes.baseAddress else { return out }
+        out.withUnsafeMutableBytes { shuffle(source, count: count, elementSize: elementSize, into: $0.baseAddress!, at: 0, total: count) }
         return out
     }
 
@@ -62,11 +61,28 @@ public enum Zstd {
     public static func unshuffle(_ bytes: UnsafeRawBufferPointer, elementSize: Int, into out: UnsafeMutableRawBufferPointer) {
         let count = bytes.count / elementSize
         precondition(count * elementSize == bytes.count && out.count == bytes.count, "unshuffle: sizes differ")
-        guard let source = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
-              let target = out.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        guard let source = bytes.baseAddress, let target = out.baseAddress else { return }
+        unshuffle(source, count: count, elementSize: elementSize, from: 0, total: count, into: target)
+    }
+
+    /// Places `count` elements as elements [first, first + count) of a byte-shuffled array of `total`
+    /// elements (byte k of element i at k·total + i), so several arrays shuffle into one buffer.
+    public static func shuffle(_ source: UnsafeRawPointer, count: Int, elementSize: Int, into shuffled: UnsafeMutableRawPointer,
+                               at first: Int, total: Int) {
+        let bytes = source.assumingMemoryBound(to: UInt8.self), target = shuffled.assumingMemoryBound(to: UInt8.self)
         for k in 0 ..< elementSize {
-            let plane = source + k * count
-            for i in 0 ..< count { target[i * elementSize + k] = plane[i] }
+            let plane = target + k * total + first
+            for i in 0 ..< count { plane[i] = bytes[i * elementSize + k] }
+        }
+    }
+
+    /// Reads elements [first, first + count) of a byte-shuffled array of `total` elements into `target`.
+    public static func unshuffle(_ shuffled: UnsafeRawPointer, count: Int, elementSize: Int, from first: Int, total: Int,
+                                 into target: UnsafeMutableRawPointer) {
+        let source = shuffled.assumingMemoryBound(to: UInt8.self), bytes = target.assumingMemoryBound(to: UInt8.self)
+        for k in 0 ..< elementSize {
+            let plane = source + k * total + first
+            for i in 0 ..< count { bytes[i * elementSize + k] = plane[i] }
         }
     }
 }

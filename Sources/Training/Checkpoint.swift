@@ -72,17 +72,23 @@ public struct Checkpoint {
     public static func write(_ path: String, header: CheckpointHeader, tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)]) throws {
         var header = header
         var table: [CheckpointTensor] = []
-        var payload: [UInt8] = []
         var offset = 0
         for t in tensors {
             precondition(t.values.count == t.shape.reduce(1, *), "checkpoint tensor \(t.name): \(t.values.count) values for \(t.shape)")
             table.append(CheckpointTensor(name: t.name, shape: t.shape, offset: offset))
             offset += t.values.count
-            payload.append(contentsOf: UnsafeRawBufferPointer(t.values))  // little-endian hosts only (x86-64, arm64)
         }
-        let frame = payload.withUnsafeBytes { raw in Zstd.shuffle(raw, elementSize: 4).withUnsafeBytes { Zstd.compress($0, level: 1) } }
+        // Every tensor shuffles straight into its place (little-endian hosts: x86-64, arm64).
+        var shuffled = [UInt8](repeating: 0, count: offset * 4)
+        shuffled.withUnsafeMutableBytes { out in
+            for (t, entry) in zip(tensors, table) where t.values.count > 0 {
+                Zstd.shuffle(t.values.baseAddress!, count: t.values.count, elementSize: 4, into: out.baseAddress!, at: entry.offset, total: offset)
+            }
+        }
+        let frame = shuffled.withUnsafeBytes { Zstd.compress($0, level: 1) }
+        let payloadCount = offset * 4
         header.tensors = table
-        header.payloadBytes = payload.count
+        header.payloadBytes = payloadCount
         header.compressedBytes = frame.count
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -128,12 +134,17 @@ public struct Checkpoint {
         } catch {
             throw InputError(file: path, "payload is damaged: \(error)", hint: "the checkpoint is corrupt; use an earlier one")
         }
-        var raw = [UInt8](repeating: 0, count: shuffled.count)
-        shuffled.withUnsafeBytes { s in raw.withUnsafeMutableBytes { Zstd.unshuffle(s, elementSize: 4, into: $0) } }
         var tensors: [String: [Float]] = [:]
-        raw.withUnsafeBytes { bytes in
-            let floats = bytes.bindMemory(to: Float.self)
-            for t in header.tensors { tensors[t.name] = Array(floats[t.offset ..< t.offset + t.count]) }
+        let total = header.payloadBytes / 4
+        shuffled.withUnsafeBytes { source in
+            for t in header.tensors {
+                tensors[t.name] = [Float](unsafeUninitializedCapacity: t.count) { buffer, initialized in
+                    if t.count > 0 {
+                        Zstd.unshuffle(source.baseAddress!, count: t.count, elementSize: 4, from: t.offset, total: total, into: buffer.baseAddress!)
+                    }
+                    initialized = t.count
+                }
+            }
         }
         return Checkpoint(header: header, tensors: tensors)
     }

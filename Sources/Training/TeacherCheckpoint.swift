@@ -8,7 +8,7 @@ import Tensors
 
 extension Checkpoint {
     /// Writes a teacher checkpoint; `average` is rank 0's EMA.
-    static func writeTeacher(_ path: String, model: RefCLIPTeacher, optimizer: Adam, average: ModelAverage?, position: TrainingPosition,
+    public static func writeTeacher(_ path: String, model: RefCLIPTeacher, optimizer: Adam, average: ModelAverage?, position: TrainingPosition,
                              config: String, vocabulary: [String]) throws {
         var tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] = [
             ("params", [model.params.count], model.params.values.buffer),

@@ -33,8 +33,9 @@ let commonKeys: [ConfigKey] = [
     ConfigKey("train.eval_every", .int, "0", "steps between evaluations (0: after every epoch)"),
     ConfigKey("train.eval_splits", .stringList, "val", "splits evaluated during and after training"),
     ConfigKey("train.eval_batch", .int, "64", "evaluation batch per rank"),
+    ConfigKey("train.checkpoint_every", .int, "0", "steps between checkpoints (0: after every epoch)"),
     ConfigKey("train.keep_checkpoints", .int, "3", "periodic checkpoints kept (plus best)"),
-    ConfigKey("runtime.blas_threads", .int, "0", "OpenBLAS threads per rank (0: cores divided among local ranks)"),
+    ConfigKey("runtime.watchdog_seconds", .float, "600", "end the job when no step completes for max(10 × median step, this)"),
     ConfigKey("output.dir", .string, "runs", "directory of run directories"),
 ]
 

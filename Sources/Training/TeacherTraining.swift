@@ -2,6 +2,8 @@
 // broadcasts the data tables; every rank reads its own images' features one batch ahead, steps,
 // and evaluates its slice of each evaluation split on the EMA weights (which rank 0 keeps and
 // broadcasts for evaluation); rank 0 logs, checkpoints and tracks the best model on validation.
+// A run resumes from a checkpoint exactly: data order, expression choice and dropout are functions
+// of (seed, epoch, step), and the checkpoint holds everything else the next update depends on.
 
 import Datasets
 import Distributed
@@ -14,27 +16,54 @@ import Tensors
 /// Trains the RefCLIP teacher as configured.
 public final class TeacherTraining {
     public let settings: TeacherSettings
+    private let config: RunConfig
     private let comm: Communicator
     private let output: (String) -> Void
 
     /// `output` receives rank 0's progress lines and tables.
     public init(config: RunConfig, communicator: Communicator, output: @escaping (String) -> Void = { print($0) }) throws {
         settings = try TeacherSettings(config)
+        self.config = config
         comm = communicator
         self.output = { line in if communicator.isRoot { output(line) } }
     }
 
-    /// Runs the schedule; returns the final reports of the evaluation splits (EMA weights), on rank 0.
+    /// Everything a run works with, built once.
+    private struct Session {
+        let store: FeatureStore
+        let data: GroundingData
+        let train: [GroundingItem]
+        let model: RefCLIPTeacher
+        let step: TeacherStep
+        let average: ModelAverage?
+        let plan: ShardPlan
+        let schedule: LearningRateSchedule
+        let totalSteps: Int
+        let checkpoints: CheckpointDirectory
+        var position: TrainingPosition
+    }
+
+    /// Runs the schedule, from the start or from `resume` ("latest" or a checkpoint path); returns the
+    /// final reports of the evaluation splits (EMA weights) on rank 0. Throws `TrainingInterrupted`
+    /// after checkpointing when a stop signal arrives.
     @discardableResult
-    public func run() throws -> [SplitReport] {
-        let config = settings.config
+    public func run(resume: String? = nil) throws -> [SplitReport] {
         let runDirectory = settings.runDirectory
         if comm.isRoot {
             try FileManager.default.createDirectory(atPath: runDirectory + "/checkpoints", withIntermediateDirectories: true)
             try writeFileAtomically(runDirectory + "/config.yaml", bytes: Array(config.yaml().utf8))
         }
         output("refclip \(refclipVersion) — teacher run '\(settings.name)' on \(comm.size) rank\(comm.size == 1 ? "" : "s")\n\(config.table())\n")
+        var session = try prepare()
+        if let resume { try restore(&session, from: resume) } else { try refuseToOverwrite(session.checkpoints) }
+        if comm.isRoot { try truncateMetrics(after: session.position.globalStep) }
+        let log = try MetricsLog(path: comm.isRoot ? runDirectory + "/metrics.jsonl" : nil)
+        return try train(&session, log: log)
+    }
 
+    // MARK: setup
+
+    private func prepare() throws -> Session {
         let store = try FeatureStore.shared(directory: config.string("data.features"), communicator: comm)
         let view = config.int("data.view")
         _ = try store.viewIndex(view)
@@ -43,124 +72,261 @@ public final class TeacherTraining {
                                       store: store, maxTokens: config.int("data.max_tokens"))
         }
         let train = try data.items("train")
-        let evalSplits = config.strings("train.eval_splits")
-        for split in evalSplits { _ = try data.items(split) }
-        if !data.missingWords.isEmpty { output("note: \(data.missingWords.count) of \(data.vocabulary.count - 3) words have no vector (zeros): \(data.missingWords.prefix(10).joined(separator: ", "))") }
-
+        for split in config.strings("train.eval_splits") { _ = try data.items(split) }
+        if !data.missingWords.isEmpty {
+            output("note: \(data.missingWords.count) of \(data.vocabulary.count - 3) words have no vector (zeros): \(data.missingWords.prefix(10).joined(separator: ", "))")
+        }
         let shape = settings.teacherShape(vocabularySize: data.vocabulary.count, wordDimension: data.wordDimension, channels: store.manifest.layout.channels)
         let model = RefCLIPTeacher(shape: shape, seed: settings.seed)
         model.frozen.set(all: data.wordVectors)
         comm.broadcast(UnsafeMutableRawBufferPointer(model.params.values.mutableBuffer), root: 0)
-        output(String(format: "teacher: %.2f M trainable parameters, %d train objects, vocabulary %d", Double(model.params.count) / 1e6, train.count, data.vocabulary.count))
-
-        let step = TeacherStep(model: model, settings: settings.optimizer, communicator: comm)
-        let average = comm.isRoot ? ModelAverage(params: model.params, buffers: model.buffers, maxDecay: config.float("train.ema_decay")) : nil
+        output(String(format: "teacher: %.2f M trainable parameters, %d train objects, vocabulary %d", Double(model.params.count) / 1e6,
+                      train.count, data.vocabulary.count))
         let plan = try ShardPlan(itemCount: train.count, globalBatch: config.int("train.batch"), worldSize: comm.size, rank: comm.rank, seed: settings.seed)
+        let scheduled = config.int("train.epochs") * plan.stepsPerEpoch
+        let maxSteps = config.int("train.max_steps")
+        return Session(
+            store: store, data: data, train: train, model: model,
+            step: TeacherStep(model: model, settings: settings.optimizer, communicator: comm),
+            average: comm.isRoot ? ModelAverage(params: model.params, buffers: model.buffers, maxDecay: config.float("train.ema_decay")) : nil,
+            plan: plan,
+            schedule: LearningRateSchedule(base: config.double("train.lr"), warmupStart: config.double("train.warmup_lr"), final: config.double("train.min_lr"),
+                                           warmupSteps: Int(config.double("train.warmup_epochs") * Double(plan.stepsPerEpoch)), totalSteps: scheduled),
+            totalSteps: maxSteps > 0 ? min(maxSteps, scheduled) : scheduled,
+            checkpoints: CheckpointDirectory(run: settings.runDirectory),
+            position: TrainingPosition(epoch: 0, stepInEpoch: 0, globalStep: 0, seed: settings.seed, worldSize: comm.size))
+    }
+
+    /// A fresh run must not silently mix with an earlier run's checkpoints.
+    private func refuseToOverwrite(_ checkpoints: CheckpointDirectory) throws {
+        _ = try comm.fromRoot {
+            guard try checkpoints.entries().isEmpty else {
+                throw InputError(file: settings.runDirectory, "this run directory already holds checkpoints",
+                                 hint: "continue it with --resume latest, or choose another name (--set name=…)")
+            }
+            return []
+        }
+    }
+
+    /// Loads a checkpoint on rank 0, checks it against this configuration, and gives every rank its
+    /// state (rank 0 alone keeps the EMA).
+    private func restore(_ session: inout Session, from resume: String) throws {
+        let model = session.model
+        var loaded: Checkpoint?
+        let headerBytes = try comm.fromRoot {
+            let (path, checkpoint) = resume == "latest"
+                ? try session.checkpoints.latest(note: { self.output("note: \($0)") })
+                : (resume, try Checkpoint.read(resume))
+            try checkCompatible(checkpoint, path: path, with: session)
+            loaded = checkpoint
+            output("resuming from \(path) at epoch \(checkpoint.header.position.epoch + 1), step \(checkpoint.header.position.globalStep)"
+                   + (checkpoint.header.position.worldSize != comm.size ? " (written by \(checkpoint.header.position.worldSize) ranks)" : ""))
+            return [UInt8](try JSONEncoder().encode(checkpoint.header))
+        }
+        let header = try JSONDecoder().decode(CheckpointHeader.self, from: Data(headerBytes))
+        func receive(_ name: String, _ target: Tensor) {
+            if let values = loaded?.tensors[name] { target.data.update(from: values, count: target.count) }
+            comm.broadcast(UnsafeMutableRawBufferPointer(target.mutableBuffer), root: 0)
+        }
+        receive("params", model.params.values)
+        receive("buffers", model.buffers.values)
+        receive("frozen", model.frozen.values)
+        receive("adam.m", session.step.optimizer.firstMoment)
+        receive("adam.v", session.step.optimizer.secondMoment)
+        session.step.optimizer.step = header.adamStep
+        if let average = session.average, let checkpoint = loaded {
+            if let params = checkpoint.tensors["ema.params"], let buffers = checkpoint.tensors["ema.buffers"] {
+                average.params.values.data.update(from: params, count: params.count)
+                average.buffers.values.data.update(from: buffers, count: buffers.count)
+            }
+            average.params.updates = header.emaUpdates
+            average.buffers.updates = header.emaUpdates
+        }
+        session.position = header.position
+        session.position.worldSize = comm.size
+        if comm.isRoot { try session.checkpoints.forget(after: header.position.globalStep) }
+    }
+
+    /// The checkpoint must hold this configuration's model: same parameter names and shapes, same vocabulary.
+    private func checkCompatible(_ checkpoint: Checkpoint, path: String, with session: Session) throws {
+        guard checkpoint.header.phase == "teacher", let shape = checkpoint.header.teacher else {
+            throw InputError(file: path, "holds a \(checkpoint.header.phase) model; this run trains a teacher")
+        }
+        let saved = RefCLIPTeacher(shape: shape, seed: 0)
+        var differences: [String] = []
+        for (mine, theirs) in [(session.model.params, saved.params), (session.model.buffers, saved.buffers), (session.model.frozen, saved.frozen)] {
+            let theirsByName = Dictionary(uniqueKeysWithValues: theirs.refs.map { ($0.name, $0.shape) })
+            let mineByName = Dictionary(uniqueKeysWithValues: mine.refs.map { ($0.name, $0.shape) })
+            for ref in mine.refs where theirsByName[ref.name] != ref.shape {
+                differences.append("\(ref.name): checkpoint \(theirsByName[ref.name].map { "\($0)" } ?? "absent"), config \(ref.shape)")
+            }
+            for ref in theirs.refs where mineByName[ref.name] == nil { differences.append("\(ref.name): checkpoint \(ref.shape), config absent") }
+        }
+        guard differences.isEmpty else {
+            throw InputError(file: path, "the checkpoint's model does not match the configuration: " + differences.prefix(12).joined(separator: "; ")
+                             + (differences.count > 12 ? "; … \(differences.count - 12) more" : ""),
+                             hint: "resume with the configuration the checkpoint was trained with")
+        }
+        guard checkpoint.header.vocabulary == session.data.vocabulary.words else {
+            throw InputError(file: path, "the checkpoint's vocabulary differs from the one built from \(config.string("data.annotations"))",
+                             hint: "resume with the annotation file of the original run")
+        }
+        let before = try RunConfig(schema: teacherSchema, yaml: checkpoint.header.config)
+        let changed = teacherSchema.map(\.name).filter { before.values[$0] != config.values[$0] && !["train.max_steps", "train.log_every"].contains($0) }
+        if !changed.isEmpty { output("note: the configuration differs from the checkpoint's in \(changed.joined(separator: ", ")); the run will not repeat the original exactly") }
+    }
+
+    /// Keeps metrics.jsonl free of steps a resumed run is about to redo.
+    private func truncateMetrics(after step: Int) throws {
+        let path = settings.runDirectory + "/metrics.jsonl"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        let kept = text.split(separator: "\n").filter { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let s = object["step"] as? Int else { return false }
+            return s <= step
+        }
+        try writeFileAtomically(path, bytes: Array(kept.map { $0 + "\n" }.joined().utf8))
+    }
+
+    // MARK: training
+
+    private func train(_ session: inout Session, log: MetricsLog) throws -> [SplitReport] {
+        StopSignals.install()
+        let watchdog = Watchdog(rank: comm.rank, minimumSeconds: config.double("runtime.watchdog_seconds"))
+        watchdog.start()
+        defer { watchdog.stop() }
         let epochs = config.int("train.epochs")
-        let scheduled = epochs * plan.stepsPerEpoch
-        let totalSteps = config.int("train.max_steps") > 0 ? min(config.int("train.max_steps"), scheduled) : scheduled
-        let schedule = LearningRateSchedule(base: config.double("train.lr"), warmupStart: config.double("train.warmup_lr"), final: config.double("train.min_lr"),
-                                            warmupSteps: Int(config.double("train.warmup_epochs") * Double(plan.stepsPerEpoch)), totalSteps: scheduled)
-        let log = try MetricsLog(path: comm.isRoot ? runDirectory + "/metrics.jsonl" : nil)
-        var position = TrainingPosition(epoch: 0, stepInEpoch: 0, globalStep: 0, seed: settings.seed, worldSize: comm.size)
-
-        let loader = TeacherBatchLoader(store: store, items: train, plan: plan, view: view, seed: settings.seed)
-        func loadBatch(epoch: Int, step s: Int, globalStep: Int, permutation: [Int]) -> () throws -> TeacherInputs {
-            { try loader.load(epoch: epoch, step: s, globalStep: globalStep, permutation: permutation) }
-        }
-
-        var reports: [SplitReport] = []
-        func evaluate() throws {
-            reports = try withAverageWeights(model, average) {
-                try evalSplits.map { split in
-                    try evaluateTeacher(model, split: split, items: try data.items(split), store: store, view: view,
-                                        batch: config.int("train.eval_batch"), communicator: comm).report
-                }
-            }
-            output(reportTable(reports, model: "EMA") + "\n")
-            for r in reports {
-                log.record(["event": "eval", "epoch": position.epoch, "step": position.globalStep, "split": r.split, "accuracy": r.overall.accuracy,
-                            "pointing": r.overall.pointingAccuracy, "random_anchor": r.overall.randomAnchorAccuracy,
-                            "top_objectness": r.overall.objectnessAccuracy, "count": r.overall.count])
-            }
-            if let val = reports.first, val.overall.accuracy > position.bestAccuracy {
-                position.bestAccuracy = val.overall.accuracy
-                position.bestStep = position.globalStep
-                if comm.isRoot {
-                    try Checkpoint.writeTeacher(runDirectory + "/best.refclip", model: model, optimizer: step.optimizer, average: average,
-                                                position: position, config: config.yaml(), vocabulary: data.vocabulary.words)
-                }
-            }
-        }
-        func checkpoint() throws {
-            guard comm.isRoot else { return }
-            let path = runDirectory + String(format: "/checkpoints/step-%08d.refclip", position.globalStep)
-            try Checkpoint.writeTeacher(path, model: model, optimizer: step.optimizer, average: average, position: position,
-                                        config: config.yaml(), vocabulary: data.vocabulary.words)
-            try pruneCheckpoints(runDirectory + "/checkpoints", keep: config.int("train.keep_checkpoints"))
-        }
-
+        let loader = TeacherBatchLoader(store: session.store, items: session.train, plan: session.plan, view: config.int("data.view"), seed: settings.seed)
         let prefetcher = Prefetcher<TeacherInputs>()
         let started = Date()
         var skipped = 0
         var stepTimes: [Double] = []
-        training: for epoch in position.epoch ..< epochs {
-            position.epoch = epoch
-            let permutation = plan.permutation(epoch: epoch)
-            if position.stepInEpoch < plan.stepsPerEpoch, position.globalStep < totalSteps {
-                prefetcher.start(loadBatch(epoch: epoch, step: position.stepInEpoch, globalStep: position.globalStep, permutation: permutation))
+        var reports: [SplitReport] = []
+        let checkpointEvery = config.int("train.checkpoint_every")
+
+        training: while session.position.epoch < epochs {
+            let epoch = session.position.epoch
+            let permutation = session.plan.permutation(epoch: epoch)
+            func prefetch(_ s: Int, _ global: Int) {
+                prefetcher.start { try loader.load(epoch: epoch, step: s, globalStep: global, permutation: permutation) }
             }
-            while position.stepInEpoch < plan.stepsPerEpoch {
-                guard position.globalStep < totalSteps else { break training }
+            if session.position.stepInEpoch < session.plan.stepsPerEpoch, session.position.globalStep < session.totalSteps {
+                prefetch(session.position.stepInEpoch, session.position.globalStep)
+            }
+            while session.position.stepInEpoch < session.plan.stepsPerEpoch {
+                guard session.position.globalStep < session.totalSteps else { break training }
+                if let signal = agreedStopSignal() {
+                    _ = try? prefetcher.take()
+                    throw TrainingInterrupted(signal: signal, checkpoint: try checkpoint(session))
+                }
                 let t0 = Date()
                 let inputs = try prefetcher.take()
-                if position.stepInEpoch + 1 < plan.stepsPerEpoch, position.globalStep + 1 < totalSteps {
-                    prefetcher.start(loadBatch(epoch: epoch, step: position.stepInEpoch + 1, globalStep: position.globalStep + 1, permutation: permutation))
+                if session.position.stepInEpoch + 1 < session.plan.stepsPerEpoch, session.position.globalStep + 1 < session.totalSteps {
+                    prefetch(session.position.stepInEpoch + 1, session.position.globalStep + 1)
                 }
-                let lr = schedule.rate(at: position.globalStep)
-                let context = ForwardContext.training(step: RandomKey(seed: settings.seed).child("step").child(position.globalStep),
-                                                      samples: Array(plan.localRows), communicator: comm)
-                let result = step.step(inputs, context, lr: Float(lr))
+                let lr = session.schedule.rate(at: session.position.globalStep)
+                let context = ForwardContext.training(step: RandomKey(seed: settings.seed).child("step").child(session.position.globalStep),
+                                                      samples: Array(session.plan.localRows), communicator: comm)
+                let result = session.step.step(inputs, context, lr: Float(lr))
                 if result.skipped {
                     skipped += 1
-                    output("step \(position.globalStep + 1): non-finite gradient (norm \(result.gradNorm)); update skipped")
-                    if skipped > config.int("train.max_skipped_steps") {
-                        throw InputError(location: "train.max_skipped_steps", "\(skipped) consecutive steps had non-finite gradients; stopping",
-                                         hint: "lower train.lr or check the inputs")
+                    output("step \(session.position.globalStep + 1): non-finite gradient (norm \(result.gradNorm)); update skipped on every rank")
+                    if skipped > config.int("train.max_skipped_steps") {  // the norm is global: every rank decides alike
+                        throw AgreedFailure(underlying: InputError(location: "train.max_skipped_steps",
+                                                                   "\(skipped) consecutive steps had non-finite gradients; stopping",
+                                                                   hint: "lower train.lr, or resume from an earlier checkpoint"))
                     }
                 } else {
                     skipped = 0
-                    average?.update(params: model.params, buffers: model.buffers)
+                    session.average?.update(params: session.model.params, buffers: session.model.buffers)
                 }
-                position.stepInEpoch += 1
-                position.globalStep += 1
-                stepTimes.append(Date().timeIntervalSince(t0))
-                if position.globalStep % config.int("train.log_every") == 0 || position.globalStep == totalSteps {
+                session.position.stepInEpoch += 1
+                session.position.globalStep += 1
+                let seconds = Date().timeIntervalSince(t0)
+                stepTimes.append(seconds)
+                watchdog.beat(step: session.position.globalStep, stepSeconds: seconds)
+                let global = session.position.globalStep
+                if global % config.int("train.log_every") == 0 || global == session.totalSteps {
                     let recent = stepTimes.suffix(20)
                     let perStep = recent.reduce(0, +) / Double(recent.count)
-                    let rate = Double(plan.globalBatch) / perStep
-                    let eta = Double(totalSteps - position.globalStep) * perStep
+                    let rate = Double(session.plan.globalBatch) / perStep
+                    let eta = Double(session.totalSteps - global) * perStep
                     output(String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %.2e  grad %.3f  text-cos %.2f  %.1f samples/s  ETA %@",
-                                  epoch + 1, epochs, position.globalStep, totalSteps, result.loss, lr, result.gradNorm, result.textCosine, rate, formatDuration(eta)))
-                    log.record(["event": "step", "epoch": epoch, "step": position.globalStep, "total": totalSteps, "loss": result.loss, "lr": lr,
-                                "grad_norm": result.gradNorm, "text_cosine": result.textCosine, "samples_per_s": rate, "eta_s": eta])
+                                  epoch + 1, epochs, global, session.totalSteps, result.loss, lr, result.gradNorm, result.textCosine, rate, formatDuration(eta)))
+                    try log.record(["event": "step", "epoch": epoch, "step": global, "total": session.totalSteps, "loss": result.loss, "lr": lr,
+                                    "grad_norm": result.gradNorm, "text_cosine": result.textCosine, "samples_per_s": rate, "eta_s": eta])
                 }
-                if config.int("train.eval_every") > 0, position.globalStep % config.int("train.eval_every") == 0 { try evaluate() }
+                if config.int("train.eval_every") > 0, global % config.int("train.eval_every") == 0 {
+                    reports = try evaluate(&session, log: log, watchdog: watchdog)
+                }
+                if checkpointEvery > 0, global % checkpointEvery == 0, session.position.stepInEpoch < session.plan.stepsPerEpoch {
+                    _ = try checkpoint(session)
+                }
             }
-            position.stepInEpoch = 0
-            position.epoch = epoch + 1
-            if config.int("train.eval_every") == 0 { try evaluate() }
-            try checkpoint()
+            session.position.stepInEpoch = 0
+            session.position.epoch = epoch + 1
+            if config.int("train.eval_every") == 0 { reports = try evaluate(&session, log: log, watchdog: watchdog) }
+            _ = try checkpoint(session)
         }
-        if position.stepInEpoch != 0 {  // stopped by max_steps inside an epoch
-            try evaluate()
-            try checkpoint()
+        if session.position.stepInEpoch != 0 {  // stopped by max_steps inside an epoch
+            reports = try evaluate(&session, log: log, watchdog: watchdog)
+            _ = try checkpoint(session)
         }
-        output("done: \(position.globalStep) steps in \(formatDuration(Date().timeIntervalSince(started))); best val accuracy \(String(format: "%.2f", position.bestAccuracy)) at step \(position.bestStep)")
+        output("done: step \(session.position.globalStep) in \(formatDuration(Date().timeIntervalSince(started))); best val accuracy "
+               + String(format: "%.2f", session.position.bestAccuracy) + " at step \(session.position.bestStep)")
         if comm.isRoot {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            try writeFileAtomically(runDirectory + "/eval.json", bytes: [UInt8](try encoder.encode(reports)))
+            try writeFileAtomically(settings.runDirectory + "/eval.json", bytes: [UInt8](try encoder.encode(reports)))
+        }
+        return reports
+    }
+
+    /// A stop signal received by any rank, agreed by all.
+    private func agreedStopSignal() -> Int32? {
+        let signal = comm.allReduce(Int(StopSignals.pending), .max)
+        return signal > 0 ? Int32(signal) : nil
+    }
+
+    /// Rank 0 writes a checkpoint of the current position and marks it complete; returns its path.
+    private func checkpoint(_ session: Session) throws -> String? {
+        let path = try comm.fromRoot {
+            let written = try session.checkpoints.save(step: session.position.globalStep, epoch: session.position.epoch,
+                                                       keep: config.int("train.keep_checkpoints")) { path in
+                try Checkpoint.writeTeacher(path, model: session.model, optimizer: session.step.optimizer, average: session.average,
+                                            position: session.position, config: config.yaml(), vocabulary: session.data.vocabulary.words)
+            }
+            return Array(written.utf8)
+        }
+        return String(decoding: path, as: UTF8.self)
+    }
+
+    /// Evaluates every evaluation split on the EMA weights, logs, and saves `best` when validation improves.
+    private func evaluate(_ session: inout Session, log: MetricsLog, watchdog: Watchdog) throws -> [SplitReport] {
+        let model = session.model
+        let reports = try withAverageWeights(model, session.average) {
+            try config.strings("train.eval_splits").map { split in
+                let report = try evaluateTeacher(model, split: split, items: try session.data.items(split), store: session.store,
+                                                 view: config.int("data.view"), batch: config.int("train.eval_batch"), communicator: comm).report
+                watchdog.beat(step: session.position.globalStep)
+                return report
+            }
+        }
+        output(reportTable(reports, model: "EMA") + "\n")
+        for r in reports {
+            try log.record(["event": "eval", "epoch": session.position.epoch, "step": session.position.globalStep, "split": r.split,
+                            "accuracy": r.overall.accuracy, "pointing": r.overall.pointingAccuracy, "random_anchor": r.overall.randomAnchorAccuracy,
+                            "top_objectness": r.overall.objectnessAccuracy, "count": r.overall.count])
+        }
+        if let val = reports.first, val.overall.accuracy > session.position.bestAccuracy {
+            session.position.bestAccuracy = val.overall.accuracy
+            session.position.bestStep = session.position.globalStep
+            let position = session.position
+            _ = try comm.fromRoot {
+                try Checkpoint.writeTeacher(settings.runDirectory + "/best.refclip", model: model, optimizer: session.step.optimizer,
+                                            average: session.average, position: position, config: config.yaml(),
+                                            vocabulary: session.data.vocabulary.words)
+                return []
+            }
         }
         return reports
     }
@@ -180,10 +346,4 @@ public final class TeacherTraining {
         }
         return try body()
     }
-}
-
-/// Deletes all but the newest `keep` checkpoints of a directory (names sort by step).
-func pruneCheckpoints(_ directory: String, keep: Int) throws {
-    let names = (try FileManager.default.contentsOfDirectory(atPath: directory)).filter { $0.hasPrefix("step-") && $0.hasSuffix(".refclip") }.sorted()
-    for name in names.dropLast(max(keep, 1)) { try FileManager.default.removeItem(atPath: directory + "/" + name) }
 }

@@ -9,6 +9,7 @@ let suites: [String: (Communicator) -> Void] = [
     "compute": runComputeBenchmarks,
     "allreduce": runAllReduceBenchmark,
     "teacher": runTeacherBenchmark,
+    "checkpoint": runCheckpointBenchmark,
 ]
 let requested = Array(CommandLine.arguments.dropFirst())
 guard !requested.isEmpty, requested.allSatisfy({ suites[$0] != nil }) else {

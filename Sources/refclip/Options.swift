@@ -4,6 +4,7 @@ import ArgumentParser
 import Distributed
 import Foundation
 import Tensors
+import Training
 
 /// --config and --set.
 struct ConfigOptions: ParsableArguments {
@@ -41,12 +42,22 @@ struct LaunchOptions: ParsableArguments {
     }
 }
 
-/// Prints an input error the way users should see it and exits non-zero.
+/// Prints errors the way users should see them and chooses the exit status: 2 for bad input,
+/// 128 + signal after a stop signal (a checkpoint was written), 1 otherwise.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let error as InputError {
-        FileHandle.standardError.write(Data("refclip: error: \(error)\n".utf8))
-        throw ExitCode(2)
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        let underlying = (error as? AgreedFailure)?.underlying ?? error
+        if let interrupted = underlying as? TrainingInterrupted {
+            FileHandle.standardError.write(Data("refclip: \(interrupted)\n".utf8))
+            throw ExitCode(interrupted.status)
+        }
+        FileHandle.standardError.write(Data("refclip: error: \(underlying)\n".utf8))
+        throw ExitCode(underlying is InputError || underlying is RemoteFailure ? 2 : 1)
     }
 }

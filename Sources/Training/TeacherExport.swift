@@ -1,0 +1,54 @@
+// TeacherExport.swift — a teacher checkpoint as plain safetensors under the reference PyTorch
+// state-dict names and layouts (Tests/Fixtures/refclip_state_dict_keys.txt), and back. The export
+// holds every entry the reference module expects, so load_state_dict(strict=True) accepts it: the
+// word vectors, the BatchNorm counters (num_batches_tracked = training steps) and the two fusion
+// projections the reference computes but never uses (mid_proj, bot_proj; written as zero weights and
+// default statistics).
+
+import Foundation
+import Layers
+import Models
+import Tensors
+
+extension Checkpoint {
+    /// The teacher's weights (EMA when `average` and present) as a safetensors image.
+    public func exportTeacher(path: String, average: Bool) throws -> SafetensorsWriter {
+        let model = try teacher(path: path, average: average)
+        let usedAverage = average && tensors["ema.params"] != nil
+        var writer = SafetensorsWriter()
+        for store in [model.frozen, model.params, model.buffers] {
+            for ref in store.refs {
+                writer.add(ref.name, shape: ref.shape, floats: UnsafeBufferPointer(start: store.value(ref), count: ref.count))
+            }
+        }
+        let steps = header.position.globalStep
+        let fusion = model.shape.fusion
+        let unused = [("multi_scale_manner.mid_proj", fusion.hidden + fusion.channels26), ("multi_scale_manner.bot_proj", fusion.hidden / 2 + fusion.channels52)]
+        for (name, inputs) in unused {
+            writer.add(name + ".conv.weight", shape: [fusion.hidden, inputs, 1, 1], floats: [Float](repeating: 0, count: fusion.hidden * inputs))
+            writer.add(name + ".batch_norm.weight", shape: [fusion.hidden], floats: [Float](repeating: 1, count: fusion.hidden))
+            writer.add(name + ".batch_norm.bias", shape: [fusion.hidden], floats: [Float](repeating: 0, count: fusion.hidden))
+            writer.add(name + ".batch_norm.running_mean", shape: [fusion.hidden], floats: [Float](repeating: 0, count: fusion.hidden))
+            writer.add(name + ".batch_norm.running_var", shape: [fusion.hidden], floats: [Float](repeating: 1, count: fusion.hidden))
+        }
+        let norms = model.buffers.refs.map(\.name).filter { $0.hasSuffix(".running_mean") }.map { String($0.dropLast(".running_mean".count)) }
+            + unused.map { $0.0 + ".batch_norm" }
+        for norm in norms { writer.add(norm + ".num_batches_tracked", shape: [], int64s: [steps]) }
+        let vocabulary = String(decoding: try JSONEncoder().encode(header.vocabulary), as: UTF8.self)
+        writer.metadata = ["format": "pt", "refclip.weights": usedAverage ? "ema" : "raw", "refclip.step": "\(steps)",
+                           "refclip.vocabulary": vocabulary, "refclip.config": header.config, "refclip.version": header.codeVersion]
+        return writer
+    }
+}
+
+/// A teacher checkpoint (no optimizer state, position 0) from safetensors with the reference names.
+/// The vocabulary comes from the file's metadata when present (refclip exports), else from `vocabulary`.
+public func importTeacher(_ file: SafetensorsFile, shape: TeacherShape, vocabulary: [String], config: String, to path: String) throws {
+    let model = RefCLIPTeacher(shape: shape, seed: 0)
+    try model.params.load(from: file)
+    try model.buffers.load(from: file)
+    try model.frozen.load(from: file)
+    let position = TrainingPosition(epoch: 0, stepInEpoch: 0, globalStep: 0, seed: 0, worldSize: 1)
+    try Checkpoint.writeTeacher(path, model: model, optimizer: Adam(parameterCount: model.params.count), average: nil, position: position,
+                                config: config, vocabulary: vocabulary)
+}

@@ -1,0 +1,150 @@
+// CheckpointCommandLineTests.swift — runs survive interruption: resume is bitwise exact at the same
+// world size and within 1e-5 at another; SIGTERM checkpoints and resumes exactly; a SIGKILLed rank
+// ends the job and the run resumes from the last complete checkpoint; damaged checkpoints are refused
+// and `latest` falls back; a model that does not match is refused naming the differences; a failed
+// write keeps the previous checkpoints.
+
+import Foundation
+import TestSupport
+import Training
+import XCTest
+
+final class CheckpointCommandLineTests: XCTestCase {
+    typealias W = RefclipWorkspace
+
+    private func assertSameTensors(_ a: Checkpoint, _ b: Checkpoint, _ names: [String], file: StaticString = #filePath, line: UInt = #line) {
+        for name in names { XCTAssertEqual(a.tensors[name], b.tensors[name], "\(name) differs", file: file, line: line) }
+    }
+
+    func testResumeIsExactAtTheSameWorldSizeAndCloseAtAnother() throws {
+        try W.succeed(try W.train("straight", ["--set", "train.max_steps=8"]))
+        try W.succeed(try W.train("halves", ["--set", "train.max_steps=4"]))
+        XCTAssertEqual(try W.indexedSteps("halves"), [4])
+        let output = try W.succeed(try W.train("halves", ["--set", "train.max_steps=8", "--resume", "latest"]))
+        XCTAssertTrue(output.contains("resuming from") && output.contains("step 4"), output)
+        let straight = try W.losses("straight"), halves = try W.losses("halves")
+        XCTAssertEqual(halves.map(\.step), Array(1 ... 8), "metrics.jsonl holds each step once")
+        XCTAssertEqual(halves.map(\.loss), straight.map(\.loss), "the loss sequence is bitwise the same")
+        assertSameTensors(try W.checkpoint("halves", step: 8), try W.checkpoint("straight", step: 8),
+                          ["params", "buffers", "adam.m", "adam.v", "ema.params", "ema.buffers"])
+        XCTAssertEqual(try W.checkpoint("halves", step: 8).header.adamStep, 8)
+
+        // The second half at another world size.
+        try W.succeed(try W.train("moved", ["--set", "train.max_steps=4"]))
+        try W.succeed(try W.train("moved", ["--set", "train.max_steps=8", "--resume", "latest"]), ranks: 2)
+        for (a, b) in zip(try W.losses("moved").map(\.loss), straight.map(\.loss)) { XCTAssertEqual(a, b, accuracy: 1e-5 * b) }
+        let moved = try W.checkpoint("moved", step: 8), reference = try W.checkpoint("straight", step: 8)
+        for name in ["params", "adam.m", "ema.params"] {
+            assertAllClose(try XCTUnwrap(moved.tensors[name]), try XCTUnwrap(reference.tensors[name]), absolute: 1e-5, "\(name) after resuming on 2 ranks")
+        }
+    }
+
+    /// Starts a long run in the background and returns it once it has logged `steps` steps.
+    private func startLongRun(_ name: String, ranks: Int?, steps: Int, extra: [String] = []) throws -> Process {
+        let process = Process()
+        let arguments = try W.train(name, ["--set", "train.max_steps=100000", "--set", "train.epochs=10000"] + extra)
+        if let ranks {
+            process.executableURL = URL(fileURLWithPath: try XCTUnwrap(mpirunPath()))
+            process.arguments = ["-np", "\(ranks)", "--oversubscribe", try W.binary()] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: try W.binary())
+            process.arguments = arguments
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(mpirunEnvironment) { $1 }
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while try W.losses(name).count < steps, process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        XCTAssertTrue(process.isRunning, "\(name) ended before it could be interrupted")
+        return process
+    }
+
+    private func waitForExit(_ process: Process, within seconds: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return Date() < deadline
+    }
+
+    func testSigtermWritesACheckpointThatResumesExactly() throws {
+        let process = try startLongRun("interrupted", ranks: nil, steps: 3)
+        kill(process.processIdentifier, SIGTERM)
+        XCTAssertTrue(waitForExit(process, within: 60))
+        XCTAssertEqual(process.terminationStatus, 128 + SIGTERM)
+        let stopped = try XCTUnwrap(try W.indexedSteps("interrupted").last, "no checkpoint after SIGTERM")
+        XCTAssertGreaterThanOrEqual(stopped, 3)
+        try W.succeed(try W.train("interrupted", ["--set", "train.max_steps=\(stopped + 3)", "--set", "train.epochs=10000", "--resume", "latest"]))
+        try W.succeed(try W.train("uninterrupted", ["--set", "train.max_steps=\(stopped + 3)", "--set", "train.epochs=10000"]))
+        XCTAssertEqual(try W.losses("interrupted").map(\.loss), try W.losses("uninterrupted").map(\.loss))
+        assertSameTensors(try W.checkpoint("interrupted", step: stopped + 3), try W.checkpoint("uninterrupted", step: stopped + 3),
+                          ["params", "buffers", "adam.m", "adam.v", "ema.params"])
+    }
+
+    func testKilledRankEndsTheJobAndTheRunResumes() throws {
+        let process = try startLongRun("killed", ranks: 2, steps: 6, extra: ["--set", "train.checkpoint_every=2", "--set", "runtime.watchdog_seconds=10"])
+        let ranks = try runProcess("/usr/bin/pgrep", ["-P", "\(process.processIdentifier)"]).output.split(separator: "\n").compactMap { Int32($0) }
+        XCTAssertEqual(ranks.count, 2, "mpirun's children are the two ranks")
+        kill(try XCTUnwrap(ranks.last), SIGKILL)
+        XCTAssertTrue(waitForExit(process, within: 30), "the job must end within the watchdog time")
+        XCTAssertNotEqual(process.terminationStatus, 0)
+        let last = try XCTUnwrap(try W.indexedSteps("killed").last)
+        // A leftover that was never marked complete must not be picked.
+        try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: "\(W.runs)/killed/checkpoints/step-99999999.refclip"))
+        let output = try W.succeed(try W.train("killed", ["--set", "train.max_steps=\(last + 2)", "--set", "train.epochs=10000", "--resume", "latest"]))
+        XCTAssertTrue(output.contains(String(format: "step-%08d.refclip", last)), output)
+        XCTAssertEqual(try W.losses("killed").last?.step, last + 2)
+    }
+
+    func testDamagedCheckpointsAreRefusedAndLatestFallsBack() throws {
+        try W.succeed(try W.train("damaged", ["--set", "train.max_steps=6", "--set", "train.checkpoint_every=2"]))
+        XCTAssertEqual(try W.indexedSteps("damaged"), [2, 4, 6])
+        let newest = "\(W.runs)/damaged/checkpoints/step-00000006.refclip"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: newest)))
+        bytes[bytes.count - 50] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: newest))
+        var (status, output) = try W.run(["inspect", newest])
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("DAMAGED"), output)
+        (status, output) = try W.run(try W.train("damaged", ["--set", "train.max_steps=7", "--resume", newest]))
+        XCTAssertEqual(status, 2, output)
+        XCTAssertTrue(output.contains(newest) && output.contains("damaged"), output)
+        output = try W.succeed(try W.train("damaged", ["--set", "train.max_steps=7", "--resume", "latest"]))
+        XCTAssertTrue(output.contains("step-00000006.refclip is unusable") && output.contains("falling back"), output)
+        XCTAssertTrue(output.contains("step-00000004.refclip"), output)
+
+        try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: newest))
+        (status, output) = try W.run(["inspect", newest])
+        XCTAssertNotEqual(status, 0, output)
+        XCTAssertTrue(output.contains(newest) && output.contains("truncated"), output)
+    }
+
+    func testMismatchedModelIsRefusedNamingTheDifferences() throws {
+        try W.succeed(try W.train("shapes", ["--set", "train.max_steps=2"]))
+        let (status, output) = try W.run(try W.train("shapes", ["--set", "model.hidden=24", "--set", "train.max_steps=4", "--resume", "latest"]))
+        XCTAssertEqual(status, 2, output)
+        XCTAssertTrue(output.contains("does not match the configuration") && output.contains("lang_encoder.lstm.weight_hh_l0: checkpoint [48, 16], config [72, 24]"), output)
+        let (again, message) = try W.run(try W.train("shapes", ["--set", "train.max_steps=4"]))
+        XCTAssertEqual(again, 2, message)
+        XCTAssertTrue(message.contains("already holds checkpoints") && message.contains("--resume latest"), message)
+    }
+
+    func testFailedWriteKeepsThePreviousCheckpoints() throws {
+        try W.succeed(try W.train("full", ["--set", "train.max_steps=2"]))
+        let before = try Data(contentsOf: URL(fileURLWithPath: "\(W.runs)/full/checkpoints/step-00000002.refclip"))
+        // A 40 KiB file-size limit: metrics lines fit, a checkpoint does not (like a full disk).
+        let command = try ([W.binary()] + W.train("full", ["--set", "train.max_steps=4", "--set", "train.checkpoint_every=1", "--resume", "latest"]))
+            .map { "'\($0)'" }.joined(separator: " ")
+        let (status, output) = try runProcess("/bin/bash", ["-c", "ulimit -f 40; exec \(command)"])
+        XCTAssertEqual(status, 2, output)
+        XCTAssertTrue(output.contains("write failed") && output.contains("the previous file is intact"), output)
+        XCTAssertEqual(try W.indexedSteps("full"), [2])
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(W.runs)/full/checkpoints/step-00000002.refclip")), before)
+        XCTAssertNoThrow(try W.checkpoint("full", step: 2))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: "\(W.runs)/full/checkpoints").filter { $0.contains("tmp") }
+        XCTAssertEqual(leftovers, [], "no temporary file is left behind")
+    }
+}
