@@ -39,7 +39,8 @@ final class CheckpointCommandLineTests: XCTestCase {
         }
     }
 
-    /// Starts a long run in the background and returns it once it has logged `steps` steps.
+    /// Starts a long run in the background (output in W.root/NAME.log) and returns it once it has
+    /// logged `steps` steps.
     private func startLongRun(_ name: String, ranks: Int?, steps: Int, extra: [String] = []) throws -> Process {
         let process = Process()
         let arguments = try W.train(name, ["--set", "train.max_steps=100000", "--set", "train.epochs=10000"] + extra)
@@ -53,8 +54,11 @@ final class CheckpointCommandLineTests: XCTestCase {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(mpirunEnvironment) { $1 }
         process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let log = W.root.path + "/\(name).log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
         try process.run()
         let deadline = Date().addingTimeInterval(120)
         while try W.losses(name).count < steps, process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
@@ -97,6 +101,19 @@ final class CheckpointCommandLineTests: XCTestCase {
         let output = try W.succeed(try W.train("killed", ["--set", "train.max_steps=\(last + 2)", "--set", "train.epochs=10000", "--resume", "latest"]))
         XCTAssertTrue(output.contains(String(format: "step-%08d.refclip", last)), output)
         XCTAssertEqual(try W.losses("killed").last?.step, last + 2)
+    }
+
+    func testWatchdogEndsAJobWithAHungRank() throws {
+        let process = try startLongRun("hung", ranks: 2, steps: 4, extra: ["--set", "runtime.watchdog_seconds=3"])
+        let ranks = try runProcess("/usr/bin/pgrep", ["-P", "\(process.processIdentifier)"]).output.split(separator: "\n").compactMap { Int32($0) }
+        XCTAssertEqual(ranks.count, 2)
+        let started = Date()
+        kill(try XCTUnwrap(ranks.last), SIGSTOP)  // hung, not dead: mpirun does not notice, only the watchdog can
+        XCTAssertTrue(waitForExit(process, within: 60), "the watchdog must end the job")
+        XCTAssertNotEqual(process.terminationStatus, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 30)
+        let output = try String(contentsOfFile: W.root.path + "/hung.log", encoding: .utf8)
+        XCTAssertTrue(output.contains("watchdog: rank 0 made no progress") && output.contains("after step"), output)
     }
 
     func testDamagedCheckpointsAreRefusedAndLatestFallsBack() throws {

@@ -44,6 +44,10 @@ final class TeacherCommandLineTests: XCTestCase {
         (status, output) = try W.run(try W.train("bad", ["--set", "data.annotations=\(broken)"]), ranks: 2)
         XCTAssertEqual(status, 2, output)
         XCTAssertTrue(output.contains(broken) && output.contains("train[0]") && output.contains("refs"), output)
+        try #"{"train": [{"iid": 0, "bbox": [1000, 5, 30, 40], "cat_id": 1, "refs": ["the cube"]}]}"#.write(toFile: broken, atomically: true, encoding: .utf8)
+        (status, output) = try W.run(try W.train("bad", ["--set", "data.annotations=\(broken)"]))
+        XCTAssertEqual(status, 2, output)
+        XCTAssertTrue(output.contains("train[0].bbox") && output.contains("outside"), output)
     }
 
     func testNonFiniteGradientsAreSkippedThenStopTheRun() throws {
