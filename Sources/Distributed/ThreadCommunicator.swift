@@ -2,7 +2,9 @@
 //
 // Each collective is a rendezvous: every rank publishes a pointer to its buffer, waits at a barrier,
 // reads what it needs from the others, and waits again before anyone may reuse a buffer. Reductions
-// add ranks' values in rank order, so every rank holds bitwise the same result.
+// add ranks' values in rank order, so every rank holds bitwise the same result. Every collective also
+// checks that all ranks called the same operation: a diverging sequence of collective calls — which
+// MPI turns into a silent hang — ends the job with a message naming both calls.
 
 import Foundation
 
@@ -50,7 +52,7 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
 
     public func allReduce<T: CommScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ op: ReduceOp) {
         let n = buffer.count
-        world.publish(rank, UnsafeRawPointer(buffer.baseAddress), count: n)
+        world.publish(rank, UnsafeRawPointer(buffer.baseAddress), count: n, call: "allReduce(\(T.self), \(op), \(n))")
         let result = UnsafeMutablePointer<T>.allocate(capacity: max(n, 1))
         defer { result.deallocate() }
         if n > 0 {
@@ -71,7 +73,7 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
     public func allGather<T: CommScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) {
         let n = send.count
         precondition(receive.count == n * size, "allGather: receive holds \(receive.count), expected \(n * size)")
-        world.publish(rank, UnsafeRawPointer(send.baseAddress), count: n)
+        world.publish(rank, UnsafeRawPointer(send.baseAddress), count: n, call: "allGather(\(T.self), \(n))")
         if n > 0 { for r in 0 ..< size { (receive.baseAddress! + r * n).update(from: world.pointer(r, T.self), count: n) } }
         world.barrier()
     }
@@ -79,7 +81,7 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
     public func reduceScatter<T: CommScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) {
         let n = receive.count
         precondition(send.count == n * size, "reduceScatter: send holds \(send.count), expected \(n * size)")
-        world.publish(rank, UnsafeRawPointer(send.baseAddress), count: send.count)
+        world.publish(rank, UnsafeRawPointer(send.baseAddress), count: send.count, call: "reduceScatter(\(T.self), \(n))")
         if n > 0 {
             let out = receive.baseAddress!
             out.update(from: world.pointer(0, T.self) + rank * n, count: n)
@@ -94,7 +96,7 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
     public func gather<T: CommScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>, root: Int) {
         let n = send.count
         if rank == root { precondition(receive.count == n * size, "gather: receive holds \(receive.count), expected \(n * size)") }
-        world.publish(rank, UnsafeRawPointer(send.baseAddress), count: n)
+        world.publish(rank, UnsafeRawPointer(send.baseAddress), count: n, call: "gather(\(T.self), \(n), root \(root))")
         if rank == root, n > 0 {
             for r in 0 ..< size { (receive.baseAddress! + r * n).update(from: world.pointer(r, T.self), count: n) }
         }
@@ -102,7 +104,8 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
     }
 
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) {
-        world.publish(rank, UnsafeRawPointer(bytes.baseAddress), count: bytes.count)
+        world.publish(rank, UnsafeRawPointer(bytes.baseAddress), count: bytes.count, call: "broadcast(\(bytes.count) bytes, root \(root))",
+                      signature: "broadcast(root \(root))")
         if rank != root, bytes.count > 0 {
             precondition(world.count(root) == bytes.count, "broadcast: rank \(rank) holds \(bytes.count) bytes, root \(world.count(root))")
             bytes.baseAddress!.copyMemory(from: world.rawPointer(root), byteCount: bytes.count)
@@ -110,7 +113,10 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
         world.barrier()
     }
 
-    public func barrier() { world.barrier() }
+    public func barrier() {
+        world.publish(rank, nil, count: 0, call: "barrier")
+        world.barrier()
+    }
 
     public func abort(_ message: String) -> Never {
         FileHandle.standardError.write(Data("refclip: rank \(rank) aborting the job: \(message)\n".utf8))
@@ -128,21 +134,33 @@ final class ThreadWorld: @unchecked Sendable {
     private var failure: String?
     private var pointers: [UnsafeRawPointer?]
     private var counts: [Int]
+    private var calls: [String]
+    private var signatures: [String]
 
     init(size: Int) {
         self.size = size
         running = size
         pointers = Array(repeating: nil, count: size)
         counts = Array(repeating: 0, count: size)
+        calls = Array(repeating: "", count: size)
+        signatures = calls
     }
 
-    /// Publishes this rank's buffer and waits until every rank has published its own.
-    func publish(_ rank: Int, _ pointer: UnsafeRawPointer?, count: Int) {
+    /// Publishes this rank's buffer and call, waits until every rank has published, and checks that
+    /// every rank made the same call: the same `signature` (the call itself unless given). Every
+    /// collective ends with another barrier, so no rank publishes again before all have checked.
+    func publish(_ rank: Int, _ pointer: UnsafeRawPointer?, count: Int, call: String, signature: String? = nil) {
         condition.lock()
         pointers[rank] = pointer
         counts[rank] = count
+        calls[rank] = call
+        signatures[rank] = signature ?? call
         condition.unlock()
         barrier()
+        if let other = signatures.firstIndex(where: { $0 != signatures[rank] }) {
+            FileHandle.standardError.write(Data("refclip: ranks diverged: rank \(rank) called \(calls[rank]) while rank \(other) called \(calls[other])\n".utf8))
+            exit(70)
+        }
     }
 
     func pointer<T>(_ rank: Int, _ type: T.Type) -> UnsafePointer<T> { pointers[rank]!.assumingMemoryBound(to: T.self) }
