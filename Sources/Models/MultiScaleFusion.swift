@@ -75,15 +75,21 @@ public final class MultiScaleFusion {
     private let top: ConvBNLeaky
     private let catM = ChannelConcat(), catL = ChannelConcat(), catM2 = ChannelConcat(), catS = ChannelConcat()
     private let middleGrad = Tensor()
+    private let computesInputGrads: Bool
+    /// After backward, when input gradients are computed: ∂L/∂f52, ∂L/∂f26, ∂L/∂f13.
+    public let f52Grad = Tensor(), f26Grad = Tensor(), f13Grad = Tensor()
 
-    public init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, shape: FusionShape) {
+    /// `computesInputGrads` when the input maps depend on parameters (the student's gated maps);
+    /// the teacher's inputs are the frozen detector's, and their gradients are skipped.
+    public init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, shape: FusionShape, computesInputGrads: Bool = false) {
         self.shape = shape
+        self.computesInputGrads = computesInputGrads
         let half = shape.hidden / 2
         let upsample: () -> Resampling = shape.upsampling == .nearest ? { UpsampleNearest2x() } : { UpsampleBilinear2x() }
         let m = half + shape.channels26, l = half + shape.channels52, m2 = half + m, s2 = half + shape.channels13
         upFromMiddle = FusionBranch(params, buffers: buffers, name + ".up_modules.0", resample: upsample(), in: m, out: half)
         upFromTop = FusionBranch(params, buffers: buffers, name + ".up_modules.1", resample: upsample(),
-                                 in: shape.channels13, out: half, computesInputGrad: false)
+                                 in: shape.channels13, out: half, computesInputGrad: computesInputGrads)
         down0 = FusionBranch(params, buffers: buffers, name + ".down_modules.0", resample: AvgPool2x2(), in: l, out: half)
         down1 = FusionBranch(params, buffers: buffers, name + ".down_modules.1", resample: AvgPool2x2(), in: m2, out: half)
         top = ConvBNLeaky(params, buffers: buffers, name + ".top_proj", in: s2, out: shape.hidden, kernel: 1)
@@ -99,7 +105,7 @@ public final class MultiScaleFusion {
         return top.forward(s2, context)
     }
 
-    /// Backpropagates ∂L/∂V into the fusion's parameters (the detector maps are frozen inputs).
+    /// Backpropagates ∂L/∂V into the fusion's parameters, and into the input maps when enabled.
     public func backward(_ dV: Tensor) {
         catS.backward(top.backward(dV))
         catM2.backward(down1.backward(catS.firstGrad)!)
@@ -107,6 +113,11 @@ public final class MultiScaleFusion {
         middleGrad.copy(from: catM2.secondGrad)
         accumulate(upFromMiddle.backward(catL.firstGrad)!, into: middleGrad)
         catM.backward(middleGrad)
-        upFromTop.backward(catM.firstGrad)
+        let fromTop = upFromTop.backward(catM.firstGrad)
+        guard computesInputGrads, let fromTop else { return }
+        f52Grad.copy(from: catL.secondGrad)
+        f26Grad.copy(from: catM.secondGrad)
+        f13Grad.copy(from: catS.secondGrad)
+        accumulate(fromTop, into: f13Grad)
     }
 }
