@@ -42,17 +42,21 @@ test: deps python
 bench: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute checkpoint
-	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce teacher
+	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce teacher student
 
-# The synthetic end-to-end pipeline: generate data, train the teacher on 2 ranks, evaluate the best
-# checkpoint on every split beside the baselines. Regenerates data/synthetic and runs/synthetic-*.
+# The synthetic end-to-end pipeline on 2 ranks: generate data; train the teacher without boxes;
+# label every training expression with its boxes; train the student on those pseudo-labels; evaluate
+# both side by side on every split beside the baselines. Regenerates data/synthetic and runs/synthetic-*.
 DEMO_RANKS ?= 2
+DEMO_MPI    = OPENBLAS_NUM_THREADS=1 mpirun -np $(DEMO_RANKS) --bind-to none
 demo: build
-	rm -rf data/synthetic runs/synthetic-teacher
+	rm -rf data/synthetic runs/synthetic-teacher runs/synthetic-student
 	$(BIN)/refclip synth --config configs/synthetic-data.yaml --out data/synthetic
-	OPENBLAS_NUM_THREADS=1 mpirun -np $(DEMO_RANKS) --bind-to none $(BIN)/refclip train --config configs/synthetic-teacher.yaml
-	$(BIN)/refclip eval --checkpoint runs/synthetic-teacher/best.refclip --split val --split testA --split testB \
-	  --json runs/synthetic-teacher/results.json
+	$(DEMO_MPI) $(BIN)/refclip train --config configs/synthetic-teacher.yaml
+	$(DEMO_MPI) $(BIN)/refclip pseudo-label --checkpoint runs/synthetic-teacher/best.refclip --out runs/synthetic-teacher/pseudo-labels.json
+	$(DEMO_MPI) $(BIN)/refclip train --config configs/synthetic-student.yaml
+	$(BIN)/refclip eval --checkpoint runs/synthetic-teacher/best.refclip --checkpoint runs/synthetic-student/best.refclip \
+	  --split val --split testA --split testB --pseudo-labels runs/synthetic-teacher/pseudo-labels.json --json runs/synthetic-results.json
 
 clean:
 	rm -rf .build

@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensors", "Layers", "Models", "Distributed", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Tensors", "Datasets", "Distributed", "TestSupport"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Training", "TestSupport"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Tensors", "Training", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Tensors", "Layers", "Models", "Training", "Distributed", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -36,11 +36,15 @@ public struct AnnotationEntry: Codable, Equatable, Sendable {
     public var corners: [Double] { [bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]] }
 }
 
-/// All splits of an annotation file.
+/// All splits of an annotation file, and its optional `info` strings (provenance of pseudo-labels).
 public struct Annotations: Sendable {
     public var splits: [String: [AnnotationEntry]]
+    public var info: [String: String]
 
-    public init(splits: [String: [AnnotationEntry]]) { self.splits = splits }
+    public init(splits: [String: [AnnotationEntry]], info: [String: String] = [:]) {
+        self.splits = splits
+        self.info = info
+    }
 
     /// Split names in a fixed order: train, val, testA, testB, test, then the rest alphabetically.
     public var splitNames: [String] {
@@ -61,16 +65,16 @@ public struct Annotations: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw InputError(file: path, "cannot read the annotation file", hint: "check the path (data.annotations)")
         }
-        let splits: [String: [AnnotationEntry]]
+        let file: AnnotationFile
         do {
-            splits = try JSONDecoder().decode([String: [AnnotationEntry]].self, from: data)
+            file = try JSONDecoder().decode(AnnotationFile.self, from: data)
         } catch let error as DecodingError {
             throw InputError(file: path, location: decodingLocation(error), decodingProblem(error),
                              hint: "entries need iid, bbox [x, y, w, h], cat_id and refs")
         } catch {
             throw InputError(file: path, "not valid JSON: \(error.localizedDescription)")
         }
-        let annotations = Annotations(splits: splits)
+        let annotations = Annotations(splits: file.splits, info: file.info)
         try annotations.validate(file: path)
         return annotations
     }
@@ -98,7 +102,41 @@ public struct Annotations: Sendable {
     public func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try writeFileAtomically(path, bytes: [UInt8](try encoder.encode(splits)))
+        try writeFileAtomically(path, bytes: [UInt8](try encoder.encode(AnnotationFile(splits: splits, info: info))))
+    }
+}
+
+/// The file layout: every key a split, except `info`, an object of strings.
+private struct AnnotationFile: Codable {
+    var splits: [String: [AnnotationEntry]]
+    var info: [String: String]
+
+    init(splits: [String: [AnnotationEntry]], info: [String: String]) {
+        self.splits = splits
+        self.info = info
+    }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        splits = [:]
+        info = [:]
+        for key in container.allKeys {
+            if key.stringValue == "info" { info = try container.decode([String: String].self, forKey: key) }
+            else { splits[key.stringValue] = try container.decode([AnnotationEntry].self, forKey: key) }
+        }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        for (name, entries) in splits { try container.encode(entries, forKey: Key(stringValue: name)) }
+        if !info.isEmpty { try container.encode(info, forKey: Key(stringValue: "info")) }
     }
 }
 

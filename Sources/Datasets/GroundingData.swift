@@ -21,6 +21,8 @@ public struct GroundingItem: Codable, Equatable, Sendable {
     public var types: [String]
     /// The object's index within its synthetic scene (the annotation's mask_id), if any.
     public var object: Int?
+    /// The annotation's category id.
+    public var category: Int
 }
 
 /// Vocabulary, word vectors and items of every split.
@@ -57,10 +59,12 @@ public struct GroundingData: Codable, Sendable {
                 let ids = entry.refs.map { vocabulary.encode($0, length: maxTokens) }
                 let types = entry.refTypes ?? Array(repeating: "", count: entry.refs.count)
                 if split == "train" {
-                    items.append(GroundingItem(image: image, box: box, expressions: ids, texts: entry.refs, types: types, object: entry.maskID))
+                    items.append(GroundingItem(image: image, box: box, expressions: ids, texts: entry.refs, types: types, object: entry.maskID,
+                                               category: entry.catID))
                 } else {
                     for k in entry.refs.indices {
-                        items.append(GroundingItem(image: image, box: box, expressions: [ids[k]], texts: [entry.refs[k]], types: [types[k]], object: entry.maskID))
+                        items.append(GroundingItem(image: image, box: box, expressions: [ids[k]], texts: [entry.refs[k]], types: [types[k]],
+                                                   object: entry.maskID, category: entry.catID))
                     }
                 }
             }

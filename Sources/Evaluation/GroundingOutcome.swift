@@ -5,7 +5,6 @@
 // accuracy, computed exactly) and the single most object-like anchor of the image.
 
 import Datasets
-import Models
 import Tensors
 
 /// Scores of one expression.
@@ -20,8 +19,8 @@ public struct GroundingOutcome: Equatable, Sendable {
     public var box: [Double]
 }
 
-/// Scores `prediction` for the image whose anchors are `boxes` ([cells, anchorsPerCell, 5], flat).
-public func scoreGrounding(_ prediction: AnchorPrediction, boxes: UnsafePointer<Float>, cells: Int, anchorsPerCell: Int,
+/// Scores `choice` for the image whose anchors are `boxes` ([cells, anchorsPerCell, 5], flat).
+public func scoreGrounding(_ choice: GroundingChoice, boxes: UnsafePointer<Float>, cells: Int, anchorsPerCell: Int,
                            selectedCells: ArraySlice<Int>, letterbox: Letterbox, truth: [Double]) -> GroundingOutcome {
     let grid = Int(Double(cells).squareRoot())
     let stride = Double(letterbox.size) / Double(grid)
@@ -33,8 +32,8 @@ public func scoreGrounding(_ prediction: AnchorPrediction, boxes: UnsafePointer<
     func bestAnchor(_ cell: Int) -> Int {
         (0 ..< anchorsPerCell).max { boxes[(cell * anchorsPerCell + $0) * 5 + 4] < boxes[(cell * anchorsPerCell + $1) * 5 + 4] }!
     }
-    let box = letterbox.toOriginal(box: prediction.box.map(Double.init))
-    let centre = letterbox.toOriginal(x: (Double(prediction.cell % grid) + 0.5) * stride, y: (Double(prediction.cell / grid) + 0.5) * stride)
+    let box = letterbox.toOriginal(box: choice.box.map(Double.init))
+    let centre = letterbox.toOriginal(x: (Double(choice.cell % grid) + 0.5) * stride, y: (Double(choice.cell / grid) + 0.5) * stride)
     let pointing = centre.x > truth[0] && centre.x < truth[2] && centre.y > truth[1] && centre.y < truth[3]
     let hits = selectedCells.filter { intersectionOverUnion(anchorBox($0, bestAnchor($0)), truth) > 0.5 }.count
     var top = (cell: 0, anchor: 0)

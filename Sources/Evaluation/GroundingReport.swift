@@ -46,3 +46,40 @@ public func reportTable(_ reports: [SplitReport], model: String = "model") -> St
     }
     return lines.joined(separator: "\n")
 }
+
+/// One model's reports on several splits.
+public struct ModelReports: Codable, Sendable {
+    public var name: String
+    public var reports: [SplitReport]
+
+    public init(name: String, reports: [SplitReport]) {
+        self.name = name
+        self.reports = reports
+    }
+}
+
+/// Several models side by side: accuracy and pointing game per model, then the detector-only
+/// baselines (the same for every model), per split and expression type, in %.
+public func comparisonTable(_ models: [ModelReports]) -> String {
+    guard let first = models.first else { return "" }
+    var header = "| split | n |", rule = "|---|---:|"
+    for m in models {
+        header += " \(m.name) acc | pointing |"
+        rule += "---:|---:|"
+    }
+    var lines = [header + " random anchor | top objectness |", rule + "---:|---:|"]
+    func row(_ name: String, _ tally: (ModelReports) -> GroundingTally?) {
+        guard let base = tally(first) else { return }
+        var line = "| \(name) | \(base.count) |"
+        for m in models {
+            let t = tally(m) ?? GroundingTally()
+            line += String(format: " %.2f | %.2f |", t.accuracy, t.pointingAccuracy)
+        }
+        lines.append(line + String(format: " %.2f | %.2f |", base.randomAnchorAccuracy, base.objectnessAccuracy))
+    }
+    for (i, report) in first.reports.enumerated() {
+        row(report.split) { $0.reports[i].overall }
+        for type in report.byType.keys.sorted() where !type.isEmpty { row("  \(report.split)/\(type)") { $0.reports[i].byType[type] } }
+    }
+    return lines.joined(separator: "\n")
+}

@@ -42,6 +42,12 @@ public struct CheckpointTensor: Codable, Equatable, Sendable {
     public var count: Int { shape.reduce(1, *) }
 }
 
+/// A parameter's name and shape inside a flat store.
+public struct CheckpointParameter: Codable, Equatable, Sendable {
+    public var name: String
+    public var shape: [Int]
+}
+
 /// The checkpoint header.
 public struct CheckpointHeader: Codable, Sendable {
     public var format = "refclip-checkpoint"
@@ -51,7 +57,10 @@ public struct CheckpointHeader: Codable, Sendable {
     public var phase: String
     /// The resolved configuration (YAML).
     public var config: String
-    public var teacher: TeacherShape?
+    /// The model's dimensions.
+    public var model: ModelDescription
+    /// Names and shapes of the parameters in each flat store ("params", "buffers", "frozen").
+    public var layout: [String: [CheckpointParameter]]
     public var vocabulary: [String]
     public var position: TrainingPosition
     public var adamStep: Int

@@ -1,9 +1,10 @@
-// TeacherExport.swift — a teacher checkpoint as plain safetensors under the reference PyTorch
-// state-dict names and layouts (Tests/Fixtures/refclip_state_dict_keys.txt), and back. The export
-// holds every entry the reference module expects, so load_state_dict(strict=True) accepts it: the
-// word vectors, the BatchNorm counters (num_batches_tracked = training steps) and the two fusion
-// projections the reference computes but never uses (mid_proj, bot_proj; written as zero weights and
-// default statistics).
+// ModelExport.swift — a checkpoint's weights as plain safetensors, and a teacher back from them.
+// A teacher is written under the reference PyTorch state-dict names and layouts
+// (Tests/Fixtures/refclip_state_dict_keys.txt) with every entry the reference module expects, so
+// load_state_dict(strict=True) accepts it: the word vectors, the BatchNorm counters
+// (num_batches_tracked = training steps) and the two fusion projections the reference computes but
+// never uses (mid_proj, bot_proj; zero weights and default statistics). A student, which has no
+// reference layout, is written under refclip's parameter names.
 
 import Foundation
 import Layers
@@ -11,16 +12,31 @@ import Models
 import Tensors
 
 extension Checkpoint {
-    /// The teacher's weights (EMA when `average` and present) as a safetensors image.
-    public func exportTeacher(path: String, average: Bool) throws -> SafetensorsWriter {
-        let model = try teacher(path: path, average: average)
-        let usedAverage = average && tensors["ema.params"] != nil
+    /// The model's weights (EMA when `average` and present) as a safetensors image.
+    public func exportWeights(path: String, average: Bool) throws -> SafetensorsWriter {
         var writer = SafetensorsWriter()
-        for store in [model.frozen, model.params, model.buffers] {
-            for ref in store.refs {
-                writer.add(ref.name, shape: ref.shape, floats: UnsafeBufferPointer(start: store.value(ref), count: ref.count))
+        func add(_ stores: [ParameterStore]) {
+            for store in stores {
+                for ref in store.refs { writer.add(ref.name, shape: ref.shape, floats: UnsafeBufferPointer(start: store.value(ref), count: ref.count)) }
             }
         }
+        if header.model.teacher != nil {
+            let model = try teacher(path: path, average: average)
+            add([model.frozen, model.params, model.buffers])
+            addReferenceExtras(model, to: &writer)
+        } else {
+            let model = try student(path: path, average: average)
+            add([model.frozen, model.params, model.buffers])
+        }
+        let vocabulary = String(decoding: try JSONEncoder().encode(header.vocabulary), as: UTF8.self)
+        writer.metadata = ["format": "pt", "refclip.phase": header.phase, "refclip.weights": average && hasAverage ? "ema" : "raw",
+                           "refclip.step": "\(header.position.globalStep)", "refclip.vocabulary": vocabulary, "refclip.config": header.config,
+                           "refclip.version": header.codeVersion]
+        return writer
+    }
+
+    /// The entries of the reference teacher that refclip does not train.
+    private func addReferenceExtras(_ model: RefCLIPTeacher, to writer: inout SafetensorsWriter) {
         let steps = header.position.globalStep
         let fusion = model.shape.fusion
         let unused = [("multi_scale_manner.mid_proj", fusion.hidden + fusion.channels26), ("multi_scale_manner.bot_proj", fusion.hidden / 2 + fusion.channels52)]
@@ -34,10 +50,6 @@ extension Checkpoint {
         let norms = model.buffers.refs.map(\.name).filter { $0.hasSuffix(".running_mean") }.map { String($0.dropLast(".running_mean".count)) }
             + unused.map { $0.0 + ".batch_norm" }
         for norm in norms { writer.add(norm + ".num_batches_tracked", shape: [], int64s: [steps]) }
-        let vocabulary = String(decoding: try JSONEncoder().encode(header.vocabulary), as: UTF8.self)
-        writer.metadata = ["format": "pt", "refclip.weights": usedAverage ? "ema" : "raw", "refclip.step": "\(steps)",
-                           "refclip.vocabulary": vocabulary, "refclip.config": header.config, "refclip.version": header.codeVersion]
-        return writer
     }
 }
 
@@ -49,6 +61,7 @@ public func importTeacher(_ file: SafetensorsFile, shape: TeacherShape, vocabula
     try model.buffers.load(from: file)
     try model.frozen.load(from: file)
     let position = TrainingPosition(epoch: 0, stepInEpoch: 0, globalStep: 0, seed: 0, worldSize: 1)
-    try Checkpoint.writeTeacher(path, model: model, optimizer: Adam(parameterCount: model.params.count), average: nil, position: position,
-                                config: config, vocabulary: vocabulary)
+    try Checkpoint.write(path, phaseName: TeacherPhase.name, description: ModelDescription(teacher: shape), params: model.params,
+                         buffers: model.buffers, frozen: model.frozen, optimizer: Adam(parameterCount: model.params.count), average: nil,
+                         position: position, config: config, vocabulary: vocabulary)
 }

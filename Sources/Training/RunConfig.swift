@@ -139,24 +139,26 @@ public struct RunConfig: Sendable {
             .joined(separator: "\n")
     }
 
-    /// The resolved configuration as nested YAML that loads back to the same values.
+    /// The resolved configuration as nested YAML that loads back to the same values (keys grouped by
+    /// section, sections in the order they first appear in the schema).
     public func yaml() -> String {
+        func text(_ key: ConfigKey) -> String {
+            let v = values[key.name] ?? ""
+            switch key.kind {
+            case .string, .stringList: return "\"\(v)\""
+            case .intList: return "[\(v)]"
+            default: return v
+            }
+        }
         var lines: [String] = []
-        var section = ""
+        var sections: [String] = []
         for key in schema {
             let parts = key.name.split(separator: ".", maxSplits: 1).map(String.init)
-            let v = values[key.name] ?? ""
-            let text = key.kind == .string || key.kind == .stringList ? "\"\(v)\"" : (key.kind == .intList ? "[\(v)]" : v)
-            if parts.count == 1 {
-                lines.append("\(parts[0]): \(text)")
-                section = ""
-            } else {
-                if parts[0] != section {
-                    lines.append("\(parts[0]):")
-                    section = parts[0]
-                }
-                lines.append("  \(parts[1]): \(text)")
-            }
+            if parts.count == 1 { lines.append("\(parts[0]): \(text(key))") } else if !sections.contains(parts[0]) { sections.append(parts[0]) }
+        }
+        for section in sections {
+            lines.append("\(section):")
+            for key in schema where key.name.hasPrefix(section + ".") { lines.append("  \(key.name.dropFirst(section.count + 1)): \(text(key))") }
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -1,14 +1,15 @@
-// TeacherSettings.swift — the teacher's configuration keys (with defaults of the reference recipe,
-// DESIGN.md §3) and their typed form.
+// RunSettings.swift — the configuration keys every phase shares (with the defaults of the reference
+// recipe, DESIGN.md §3), their typed form, and how a config file names its phase.
 
 import Foundation
 import Models
 import Tensors
+import Yams
 
 /// Keys shared by every phase: run name, data, schedule, output.
-let commonKeys: [ConfigKey] = [
-    ConfigKey("phase", .string, "teacher", "what to train: teacher"),
-    ConfigKey("name", .string, "teacher", "run name; outputs go to output.dir/name"),
+func commonKeys(phase: String) -> [ConfigKey] { [
+    ConfigKey("phase", .string, phase, "what to train: teacher or student"),
+    ConfigKey("name", .string, phase, "run name; outputs go to output.dir/name"),
     ConfigKey("data.annotations", .string, nil, "annotation JSON ({split: [entries]})"),
     ConfigKey("data.features", .string, nil, "feature-store directory (refclip synth / refclip extract)"),
     ConfigKey("data.word_vectors", .string, nil, "word vectors in the text format (GloVe)"),
@@ -37,22 +38,10 @@ let commonKeys: [ConfigKey] = [
     ConfigKey("train.keep_checkpoints", .int, "3", "periodic checkpoints kept (plus best)"),
     ConfigKey("runtime.watchdog_seconds", .float, "600", "end the job when no step completes for max(10 × median step, this)"),
     ConfigKey("output.dir", .string, "runs", "directory of run directories"),
-]
+] }
 
-/// The teacher phase's keys.
-public let teacherSchema: [ConfigKey] = commonKeys + [
-    ConfigKey("model.hidden", .int, "512", "language hidden size and joint embedding width"),
-    ConfigKey("model.heads", .int, "8", "attention heads"),
-    ConfigKey("model.ffn", .int, "2048", "feed-forward width of the self-attention layers"),
-    ConfigKey("model.layers", .int, "3", "self-attention layers (1 for ReferIt)"),
-    ConfigKey("model.dropout", .float, "0.1", "dropout in the language encoder"),
-    ConfigKey("model.fusion_hidden", .int, "1024", "multi-scale fusion output channels"),
-    ConfigKey("model.upsampling", .string, "nearest", "fusion upsampling: nearest (reference) or bilinear"),
-    ConfigKey("model.selected_cells", .int, "17", "cells kept per image (34 for ReferIt)"),
-]
-
-/// The teacher configuration in typed form.
-public struct TeacherSettings {
+/// The common settings of a run, validated.
+public struct RunSettings {
     public let config: RunConfig
     public var name: String { config.string("name") }
     public var runDirectory: String { config.string("output.dir") + "/" + name }
@@ -62,32 +51,68 @@ public struct TeacherSettings {
                           weightDecay: config.float("train.weight_decay"), clipNorm: config.float("train.clip_norm"))
     }
 
-    public init(_ config: RunConfig) throws {
+    /// Checks the common keys and that the config's phase is `phase`.
+    public init(_ config: RunConfig, phase: String) throws {
         self.config = config
         func require(_ ok: Bool, _ key: String, _ problem: String) throws {
             if !ok { throw InputError(file: config.source, location: key, problem) }
         }
-        try require(config.string("phase") == "teacher", "phase", "this command trains phase 'teacher', the config says '\(config.string("phase"))'")
-        for key in ["train.batch", "train.epochs", "data.max_tokens", "model.hidden", "model.heads", "model.ffn", "model.fusion_hidden",
-                    "model.selected_cells", "train.log_every", "train.eval_batch"] {
+        try require(config.string("phase") == phase, "phase", "expected '\(phase)', the config says '\(config.string("phase"))'")
+        for key in ["train.batch", "train.epochs", "data.max_tokens", "train.log_every", "train.eval_batch"] {
             try require(config.int(key) > 0, key, "must be positive")
         }
-        try require(config.int("model.hidden") % config.int("model.heads") == 0, "model.heads", "must divide model.hidden")
-        try require(config.int("model.fusion_hidden") % 2 == 0, "model.fusion_hidden", "must be even")
-        try require(Upsampling(rawValue: config.string("model.upsampling")) != nil, "model.upsampling", "must be nearest or bilinear")
         try require(config.int("data.view") % 32 == 0, "data.view", "must be a multiple of 32")
         try require(config.double("train.lr") > 0, "train.lr", "must be positive")
-        try require((0 ..< 1).contains(config.double("model.dropout")), "model.dropout", "must be in [0, 1)")
     }
 
-    /// The model's dimensions, given the vocabulary, word vectors and the store's channels.
-    public func teacherShape(vocabularySize: Int, wordDimension: Int, channels: [Int]) -> TeacherShape {
-        TeacherShape(
-            language: LanguageShape(vocabularySize: vocabularySize, wordDimension: wordDimension, hidden: config.int("model.hidden"),
-                                    heads: config.int("model.heads"), feedForward: config.int("model.ffn"), layers: config.int("model.layers"),
-                                    maxTokens: config.int("data.max_tokens"), dropout: config.float("model.dropout")),
-            fusion: FusionShape(channels52: channels[0], channels26: channels[1], channels13: channels[2], hidden: config.int("model.fusion_hidden"),
-                                upsampling: Upsampling(rawValue: config.string("model.upsampling"))!),
-            selectedCells: config.int("model.selected_cells"))
+    /// The phase a config file (with overrides) asks for: its `phase` key, "teacher" when absent.
+    public static func phase(path: String?, overrides: [String]) throws -> String {
+        if let override = overrides.last(where: { $0.hasPrefix("phase=") }) { return String(override.dropFirst("phase=".count)) }
+        guard let path else { return "teacher" }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw InputError(file: path, "cannot read the config file", hint: "check the path given to --config")
+        }
+        let root: Any?
+        do { root = try Yams.load(yaml: text) } catch { throw InputError(file: path, "invalid YAML: \(error)") }
+        return ((root as? [String: Any])?["phase"] as? String) ?? "teacher"
     }
+}
+
+/// Keys of the language encoder and fusion that both models have.
+func modelKeys(layers: Int) -> [ConfigKey] {
+    [
+        ConfigKey("model.hidden", .int, "512", "language hidden size (and the teacher's joint embedding width)"),
+        ConfigKey("model.heads", .int, "8", "attention heads"),
+        ConfigKey("model.ffn", .int, "2048", "feed-forward width of the self-attention layers"),
+        ConfigKey("model.layers", .int, "\(layers)", "self-attention layers"),
+        ConfigKey("model.dropout", .float, "0.1", "dropout in the language encoder"),
+        ConfigKey("model.fusion_hidden", .int, "1024", "multi-scale fusion output channels"),
+        ConfigKey("model.upsampling", .string, "nearest", "fusion upsampling: nearest (reference) or bilinear"),
+    ]
+}
+
+/// Checks the shared model keys.
+func validateModelKeys(_ config: RunConfig) throws {
+    func require(_ ok: Bool, _ key: String, _ problem: String) throws {
+        if !ok { throw InputError(file: config.source, location: key, problem) }
+    }
+    for key in ["model.hidden", "model.heads", "model.ffn", "model.fusion_hidden"] { try require(config.int(key) > 0, key, "must be positive") }
+    try require(config.int("model.layers") >= 0, "model.layers", "must not be negative")
+    try require(config.int("model.hidden") % config.int("model.heads") == 0, "model.heads", "must divide model.hidden")
+    try require(config.int("model.fusion_hidden") % 2 == 0, "model.fusion_hidden", "must be even")
+    try require(Upsampling(rawValue: config.string("model.upsampling")) != nil, "model.upsampling", "must be nearest or bilinear")
+    try require((0 ..< 1).contains(config.double("model.dropout")), "model.dropout", "must be in [0, 1)")
+}
+
+/// The language encoder's shape from the config, the vocabulary and the word vectors.
+func languageShape(_ config: RunConfig, vocabularySize: Int, wordDimension: Int) -> LanguageShape {
+    LanguageShape(vocabularySize: vocabularySize, wordDimension: wordDimension, hidden: config.int("model.hidden"), heads: config.int("model.heads"),
+                  feedForward: config.int("model.ffn"), layers: config.int("model.layers"), maxTokens: config.int("data.max_tokens"),
+                  dropout: config.float("model.dropout"))
+}
+
+/// The fusion's shape from the config and the feature store's channels.
+func fusionShape(_ config: RunConfig, channels: [Int]) -> FusionShape {
+    FusionShape(channels52: channels[0], channels26: channels[1], channels13: channels[2], hidden: config.int("model.fusion_hidden"),
+                upsampling: Upsampling(rawValue: config.string("model.upsampling"))!)
 }

@@ -2,41 +2,12 @@
 // batch, top to bottom:
 //   forward (language, fusion with synchronized BatchNorm, anchor selection, projections)
 //   → distributed contrastive loss → backward → all-reduce of the flat gradient
-//   → global norm (identical on every rank) → skip on NaN/Inf, else clip and Adam.
+//   → global norm (identical on every rank) → skip on NaN/Inf, else clip and Adam (OptimizerUpdate).
 
 import Distributed
 import Layers
 import Models
 import Tensors
-
-/// Optimizer settings of a training phase.
-public struct OptimizerSettings: Codable, Equatable, Sendable {
-    public var beta1: Float, beta2: Float, eps: Float
-    public var weightDecay: Float
-    /// Maximum global gradient norm; 0 disables clipping.
-    public var clipNorm: Float
-
-    public init(beta1: Float = 0.9, beta2: Float = 0.98, eps: Float = 1e-9, weightDecay: Float = 0, clipNorm: Float = 0.15) {
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
-        self.weightDecay = weightDecay
-        self.clipNorm = clipNorm
-    }
-}
-
-/// What one step reports; every value is global and identical on every rank.
-public struct StepResult: Equatable, Sendable {
-    /// Mean loss over the global batch.
-    public var loss: Double
-    /// Gradient norm before clipping.
-    public var gradNorm: Double
-    /// True when the gradient was not finite and no update was made.
-    public var skipped: Bool
-    /// Mean cosine between the projected text vectors of the global batch: near 1 means the model
-    /// has collapsed to a text-independent choice (DESIGN.md §6).
-    public var textCosine: Double
-}
 
 /// Runs teacher training steps on one rank.
 public final class TeacherStep {
@@ -63,9 +34,8 @@ public final class TeacherStep {
         let localLoss = loss.forward(anchors: anchors, text: text)
         loss.backward()
         model.backward(anchorGrad: loss.anchorGrad, textGrad: loss.textGrad)
-        communicator.allReduce(model.params.grads.mutableBuffer, .sum)
         lastTextCosine = meanPairwiseCosine(text)
-        return communicator.allReduce(localLoss, .sum)
+        return allReduceGradients(model.params, localLoss: localLoss, communicator: communicator)
     }
 
     /// The text cosine of the last `computeGradients`.
@@ -92,12 +62,9 @@ public final class TeacherStep {
 
     /// One full step at learning rate `lr`.
     public func step(_ inputs: TeacherInputs, _ context: ForwardContext, lr: Float) -> StepResult {
-        let globalLoss = computeGradients(inputs, context)
-        let norm = globalNorm(model.params.grads)
-        guard norm.isFinite else { return StepResult(loss: globalLoss, gradNorm: norm, skipped: true, textCosine: lastTextCosine) }
-        if settings.clipNorm > 0 { clipGlobalNorm(model.params.grads, maxNorm: settings.clipNorm) }
-        optimizer.update(model.params.values, grads: model.params.grads, lr: lr)
-        return StepResult(loss: globalLoss, gradNorm: norm, skipped: false, textCosine: lastTextCosine)
+        var result = applyUpdate(model.params, optimizer: optimizer, settings: settings, lr: lr, loss: computeGradients(inputs, context))
+        result.textCosine = lastTextCosine
+        return result
     }
 
     /// The logits of the last forward (for inspection and tests).

@@ -9,6 +9,7 @@ let suites: [String: (Communicator) -> Void] = [
     "compute": runComputeBenchmarks,
     "allreduce": runAllReduceBenchmark,
     "teacher": runTeacherBenchmark,
+    "student": runStudentBenchmark,
     "checkpoint": runCheckpointBenchmark,
 ]
 let requested = Array(CommandLine.arguments.dropFirst())

@@ -4,14 +4,13 @@
 import ArgumentParser
 import Datasets
 import Foundation
-import Models
 import Tensors
 import Training
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a checkpoint's weights as safetensors with the reference PyTorch names and layouts.")
+        abstract: "Write a checkpoint's weights as safetensors (a teacher with the reference PyTorch names and layouts).")
 
     @Argument(help: "Checkpoint file.")
     var checkpoint: String
@@ -25,7 +24,7 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let loaded = try Checkpoint.read(checkpoint)
-            let writer = try loaded.exportTeacher(path: checkpoint, average: !raw)
+            let writer = try loaded.exportWeights(path: checkpoint, average: !raw)
             try writer.write(to: safetensors)
             print("\(safetensors): \(writer.metadata["refclip.weights"]!) weights of step \(loaded.header.position.globalStep)")
         }
@@ -50,7 +49,6 @@ struct ImportCommand: ParsableCommand {
         try reportingErrors {
             guard configuration.config != nil else { throw ValidationError("--config is required: it gives the model's dimensions and data") }
             let config = try RunConfig(schema: teacherSchema, path: configuration.config, overrides: configuration.overrides)
-            let settings = try TeacherSettings(config)
             let file = try SafetensorsFile(path: weights)
             let store = try FeatureStore(directory: config.string("data.features"))
             let vocabulary = try file.metadata["refclip.vocabulary"].map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) }
@@ -61,7 +59,7 @@ struct ImportCommand: ParsableCommand {
                                  "has \(embedding.shape.first ?? 0) rows but the vocabulary has \(vocabulary.count) words",
                                  hint: "use the annotation file the weights were trained with")
             }
-            let shape = settings.teacherShape(vocabularySize: vocabulary.count, wordDimension: embedding.shape[1], channels: store.manifest.layout.channels)
+            let shape = try teacherShape(config, vocabularySize: vocabulary.count, wordDimension: embedding.shape[1], channels: store.manifest.layout.channels)
             try importTeacher(file, shape: shape, vocabulary: vocabulary, config: config.yaml(), to: out)
             print("\(out): teacher from \(weights)")
         }
@@ -92,10 +90,8 @@ struct InspectCommand: ParsableCommand {
                   tensors
                 """)
             for t in header.tensors { print("    \(t.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(t.shape)  \(t.count * 4) bytes") }
-            if let shape = header.teacher {
-                let model = RefCLIPTeacher(shape: shape, seed: 0)
-                print("  parameters  \(model.params.refs.count) tensors, \(model.params.count) values; \(model.buffers.refs.count) statistics; word vectors \(model.frozen.refs.first?.shape ?? [])")
-            }
+            let params = header.layout["params"] ?? [], buffers = header.layout["buffers"] ?? [], frozen = header.layout["frozen"] ?? []
+            print("  parameters  \(params.count) tensors, \(params.reduce(0) { $0 + $1.shape.reduce(1, *) }) values; \(buffers.count) statistics; word vectors \(frozen.first?.shape ?? [])")
             do {
                 _ = try Checkpoint.read(checkpoint)
                 print("  integrity   ok (sizes and zstd checksum verified)")

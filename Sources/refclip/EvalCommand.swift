@@ -1,8 +1,9 @@
-// EvalCommand.swift — `refclip eval`: accuracy (IoU > 0.5) and pointing game per split, beside the
-// random-anchor and highest-objectness baselines.
+// EvalCommand.swift — `refclip eval`: accuracy (IoU > 0.5) and pointing game per split for one or
+// more checkpoints (teacher or student), beside the random-anchor and highest-objectness baselines.
 
 import ArgumentParser
 import Datasets
+import Distributed
 import Evaluation
 import Foundation
 import Tensors
@@ -11,17 +12,23 @@ import Training
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a checkpoint on one or more splits.",
-        discussion: "Data paths come from the checkpoint's config unless overridden with --set data.KEY=VALUE.")
+        abstract: "Evaluate checkpoints (teacher or student) on one or more splits.",
+        discussion: """
+            Data paths come from the first checkpoint's config unless overridden with --set data.KEY=VALUE; every \\
+            checkpoint must have been trained with the same vocabulary. With several checkpoints the table shows them side by side.
+            """)
 
-    @Option(help: "Checkpoint file.")
-    var checkpoint: String
+    @Option(help: "Checkpoint file (repeatable).")
+    var checkpoint: [String]
 
     @Option(help: "Split to evaluate (repeatable).")
     var split: [String] = ["val"]
 
     @Flag(help: "Use the raw weights instead of the EMA weights.")
     var raw = false
+
+    @Option(name: .customLong("pseudo-labels"), help: "A pseudo-label file whose recorded accuracy to show under the table.")
+    var pseudoLabels: String?
 
     @Option(help: "Also write the reports as JSON to this file.")
     var json: String?
@@ -31,32 +38,52 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var launching: LaunchOptions
 
+    func validate() throws {
+        guard !checkpoint.isEmpty else { throw ValidationError("give at least one --checkpoint") }
+    }
+
     func run() throws {
         try reportingErrors {
             try launching.run { comm in
-                let loaded = try Checkpoint.read(checkpoint)
-                let config = try RunConfig(schema: teacherSchema, yaml: loaded.header.config, overrides: overrides)
-                let model = try loaded.teacher(path: checkpoint, average: !raw)
+                let loaded = try checkpoint.map { path in (path, try Checkpoint.read(path)) }
+                let first = loaded[0].1.header
+                let config = try RunConfig(schema: try schema(phase: first.phase, source: checkpoint[0]), yaml: first.config, overrides: overrides)
                 let store = try FeatureStore.shared(directory: config.string("data.features"), communicator: comm)
                 let data = try GroundingData.shared(comm) {
                     try GroundingData.prepare(annotations: config.string("data.annotations"), wordVectors: config.string("data.word_vectors"),
                                               store: store, maxTokens: config.int("data.max_tokens"))
                 }
-                guard data.vocabulary.words == loaded.header.vocabulary else {
-                    throw InputError(file: config.string("data.annotations"), "the vocabulary differs from the one the checkpoint was trained with",
-                                     hint: "evaluate with the annotation file of the training run")
-                }
-                let reports = try split.map { name in
-                    try evaluateTeacher(model, split: name, items: try data.items(name), store: store, view: config.int("data.view"),
-                                        batch: config.int("train.eval_batch"), communicator: comm).report
+                var results: [ModelReports] = []
+                for (path, ckpt) in loaded {
+                    guard ckpt.header.vocabulary == data.vocabulary.words else {
+                        throw InputError(file: path, "was trained with another vocabulary than \(config.string("data.annotations"))",
+                                         hint: "evaluate with the annotation file of its training run (--set data.annotations=…)")
+                    }
+                    let view = try RunConfig(schema: try schema(phase: ckpt.header.phase, source: path), yaml: ckpt.header.config).int("data.view")
+                    let reports = try split.map { name -> SplitReport in
+                        let items = try data.items(name)
+                        switch ckpt.header.phase {
+                        case TeacherPhase.name:
+                            return try evaluateTeacher(try ckpt.teacher(path: path, average: !raw), split: name, items: items, store: store, view: view,
+                                                       batch: config.int("train.eval_batch"), communicator: comm).report
+                        default:
+                            return try evaluateStudent(try ckpt.student(path: path, average: !raw), split: name, items: items, store: store, view: view,
+                                                       batch: config.int("train.eval_batch"), communicator: comm).report
+                        }
+                    }
+                    let weights = raw || !ckpt.hasAverage ? "raw" : "EMA"
+                    results.append(ModelReports(name: "\(ckpt.header.phase) (\(weights), step \(ckpt.header.position.globalStep))", reports: reports))
                 }
                 guard comm.isRoot else { return }
-                print("\(checkpoint) (\(raw || loaded.tensors["ema.params"] == nil ? "raw" : "EMA") weights, step \(loaded.header.position.globalStep))\n")
-                print(reportTable(reports, model: "teacher"))
+                print(comparisonTable(results))
+                if let pseudoLabels {
+                    let info = try Annotations.load(pseudoLabels).info
+                    if let accuracy = info["pseudo_label_accuracy"] { print("\npseudo-labels (\(pseudoLabels)): \(accuracy)% of training expressions correct (IoU > 0.5)") }
+                }
                 if let json {
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-                    try writeFileAtomically(json, bytes: [UInt8](try encoder.encode(reports)))
+                    try writeFileAtomically(json, bytes: [UInt8](try encoder.encode(results)))
                 }
             }
         }

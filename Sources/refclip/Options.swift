@@ -13,6 +13,21 @@ struct ConfigOptions: ParsableArguments {
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set train.lr=3e-4 (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
+
+    /// The config's phase and the config loaded with that phase's keys.
+    func phaseConfig() throws -> (phase: String, config: RunConfig) {
+        let phase = try RunSettings.phase(path: config, overrides: overrides)
+        return (phase, try RunConfig(schema: try schema(phase: phase, source: config), path: config, overrides: overrides))
+    }
+}
+
+/// The configuration keys of a phase.
+func schema(phase: String, source: String?) throws -> [ConfigKey] {
+    switch phase {
+    case TeacherPhase.name: return teacherSchema
+    case StudentPhase.name: return studentSchema
+    default: throw InputError(file: source, location: "phase", "unknown phase '\(phase)'", hint: "use teacher or student")
+    }
 }
 
 /// How ranks are made: MPI under mpirun/srun, else one process; --debug runs N ranks as threads.

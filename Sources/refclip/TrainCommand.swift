@@ -6,7 +6,7 @@ import Training
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a model (the config's phase: teacher).",
+        abstract: "Train a model: the RefCLIP teacher or the student, as the config's phase says.",
         discussion: """
             Runs as one process, as debug thread-ranks (--debug), or one rank per process under mpirun/srun. \
             SIGTERM or SIGINT stops at the next step after writing a checkpoint (exit status 128 + signal); \
@@ -23,10 +23,15 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard configuration.config != nil else { throw ValidationError("--config is required (e.g. configs/synthetic-teacher.yaml)") }
-            let config = try RunConfig(schema: teacherSchema, path: configuration.config, overrides: configuration.overrides)
-            _ = try TeacherSettings(config)
+            let (phase, config) = try configuration.phaseConfig()
+            let settings = try RunSettings(config, phase: phase)
             try launching.run { comm in
-                try TeacherTraining(config: config, communicator: comm).run(resume: resume)
+                switch phase {
+                case TeacherPhase.name:
+                    try TrainingRun(settings: settings, communicator: comm) { try TeacherPhase($0, settings: settings) }.run(resume: resume)
+                default:
+                    try TrainingRun(settings: settings, communicator: comm) { try StudentPhase($0, settings: settings) }.run(resume: resume)
+                }
             }
         }
     }

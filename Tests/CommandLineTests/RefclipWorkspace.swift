@@ -40,7 +40,7 @@ enum RefclipWorkspace {
         let data = root.path + "/data"
         if !FileManager.default.fileExists(atPath: data + "/features/manifest.json") {
             try succeed(["synth", "--out", data, "--set", "images.train=24", "--set", "images.val=8", "--set", "images.testA=4",
-                         "--set", "images.testB=4", "--set", "detector.channels=4,6,8", "--set", "storage.images_per_shard=8"])
+                         "--set", "images.testB=4", "--set", "detector.channels=4,6,8", "--set", "storage.images_per_shard=8", "--set", "detector.views=320,416"])
         }
         return data
     }

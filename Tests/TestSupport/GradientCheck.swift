@@ -67,10 +67,10 @@ public func sampleIndices(_ count: Int, limit: Int = 64) -> [Int] {
 /// `expectZero` is for parameters whose gradient vanishes by symmetry (e.g. a bias added to every
 /// logit of a softmax): the backward must then give zeros, and the differences must too.
 public func assertGradient(_ what: String, values: UnsafeMutablePointer<Float>, analytic: UnsafePointer<Float>, count: Int,
-                           tolerance: Double = 5e-3, limit: Int = 64, expectZero: Bool = false, loss: () -> Double,
+                           tolerance: Double = 5e-3, limit: Int = 64, step: Float = 1e-2, expectZero: Bool = false, loss: () -> Double,
                            file: StaticString = #filePath, line: UInt = #line) {
     let indices = sampleIndices(count, limit: limit)
-    let numeric = numericGradient(values, indices: indices, loss: loss)
+    let numeric = numericGradient(values, indices: indices, step: step, loss: loss)
     let exact = indices.map { Double(analytic[$0]) }
     if expectZero {
         XCTAssertLessThan(exact.map(abs).max() ?? 0, 1e-5, "\(what): backward gives a gradient that should vanish", file: file, line: line)
@@ -80,6 +80,27 @@ public func assertGradient(_ what: String, values: UnsafeMutablePointer<Float>, 
     let error = relativeError(exact, numeric)
     XCTAssertLessThan(error, tolerance, "\(what): relative error \(error) between backward and finite differences", file: file, line: line)
     XCTAssertGreaterThan(numeric.map(abs).max() ?? 0, 1e-4, "\(what): the loss barely depends on these values", file: file, line: line)
+}
+
+/// Checks the directional derivative along a random direction u over `indices` of `values`:
+/// (L(θ + εu) − L(θ − εu)) / 2ε against Σ g·u. It aggregates every element's contribution, so it
+/// stays meaningful where single gradients are too small to see through Float32 rounding.
+public func assertDirectionalDerivative(_ what: String, values: UnsafeMutablePointer<Float>, analytic: UnsafePointer<Float>,
+                                        indices: [Int], step: Float = 1e-2, tolerance: Double = 1e-2, seed: UInt64 = 17,
+                                        loss: () -> Double, file: StaticString = #filePath, line: UInt = #line) {
+    let key = RandomKey(seed: seed)
+    let direction = indices.indices.map { key.normal($0) / Float(indices.count).squareRoot() }
+    let saved = indices.map { values[$0] }
+    for (k, i) in indices.enumerated() { values[i] = saved[k] + step * direction[k] }
+    let up = loss()
+    for (k, i) in indices.enumerated() { values[i] = saved[k] - step * direction[k] }
+    let down = loss()
+    for (k, i) in indices.enumerated() { values[i] = saved[k] }
+    let numeric = (up - down) / (2 * Double(step))
+    let exact = zip(indices, direction).reduce(0.0) { $0 + Double(analytic[$1.0]) * Double($1.1) }
+    let error = abs(numeric - exact) / max(abs(numeric), abs(exact), 1e-12)
+    XCTAssertLessThan(error, tolerance, "\(what): directional derivative \(exact) vs finite differences \(numeric)", file: file, line: line)
+    XCTAssertGreaterThan(abs(numeric), 1e-5, "\(what): the loss barely depends on these values", file: file, line: line)
 }
 
 /// Asserts two float arrays agree within a relative norm error.

@@ -9,7 +9,7 @@ import XCTest
 /// `backward` returns one) and of every parameter in `params` with central differences; parameters
 /// named in `zeroGradient` must get a zero gradient (see `assertGradient`).
 public func assertLayerGradients(
-    _ what: String, input: Tensor?, params: ParameterStore?, tolerance: Double = 5e-3, zeroGradient: Set<String> = [],
+    _ what: String, input: Tensor?, params: ParameterStore?, tolerance: Double = 5e-3, step: Float = 1e-2, zeroGradient: Set<String> = [],
     forward: () -> Tensor, backward: (Tensor) -> Tensor?,
     file: StaticString = #filePath, line: UInt = #line
 ) {
@@ -21,7 +21,7 @@ public func assertLayerGradients(
     if let input, let dx {
         dx.withUnsafeBufferPointer {
             assertGradient("\(what) ∂L/∂x", values: input.data, analytic: $0.baseAddress!, count: input.count,
-                           tolerance: tolerance, loss: evaluate, file: file, line: line)
+                           tolerance: tolerance, step: step, loss: evaluate, file: file, line: line)
         }
     }
     guard let params else { return }
@@ -29,7 +29,7 @@ public func assertLayerGradients(
     for ref in params.refs {
         grads.withUnsafeBufferPointer {
             assertGradient("\(what) ∂L/∂\(ref.name)", values: params.value(ref), analytic: $0.baseAddress! + ref.offset,
-                           count: ref.count, tolerance: tolerance, expectZero: zeroGradient.contains(ref.name), loss: evaluate,
+                           count: ref.count, tolerance: tolerance, step: step, expectZero: zeroGradient.contains(ref.name), loss: evaluate,
                            file: file, line: line)
         }
     }

@@ -22,13 +22,15 @@ final class CheckpointTests: XCTestCase {
         let average = ModelAverage(params: model.params, buffers: model.buffers, maxDecay: 0.9)
         average.update(params: model.params, buffers: model.buffers)
         let position = TrainingPosition(epoch: 2, stepInEpoch: 5, globalStep: 17, seed: 9, worldSize: 2)
-        try Checkpoint.writeTeacher(path, model: model, optimizer: optimizer, average: average, position: position, config: "name: x\n",
-                                    vocabulary: ["PAD", "UNK", "CLS", "cube"])
+        try Checkpoint.write(path, phaseName: "teacher", description: ModelDescription(teacher: model.shape), params: model.params,
+                             buffers: model.buffers, frozen: model.frozen, optimizer: optimizer, average: average, position: position,
+                             config: "name: x\n", vocabulary: ["PAD", "UNK", "CLS", "cube"])
 
         let (header, _, _) = try Checkpoint.readHeader(path)
         XCTAssertEqual(header.position, position)
         XCTAssertEqual(header.adamStep, 1)
-        XCTAssertEqual(header.teacher, model.shape)
+        XCTAssertEqual(header.model.teacher, model.shape)
+        XCTAssertEqual(header.layout["params"]?.map(\.name), model.params.refs.map(\.name))
         let checkpoint = try Checkpoint.read(path)
         XCTAssertEqual(checkpoint.tensors["params"], model.params.values.array)
         XCTAssertEqual(checkpoint.tensors["adam.v"], optimizer.secondMoment.array)

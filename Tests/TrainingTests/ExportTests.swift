@@ -16,7 +16,8 @@ final class ExportTests: XCTestCase {
     private func checkpoint(_ shape: TeacherShape, step: Int = 7) -> (Checkpoint, RefCLIPTeacher) {
         let model = RefCLIPTeacher(shape: shape, seed: 3)
         for store in [model.buffers, model.frozen] { for i in 0 ..< store.count { store.values.data[i] = Float(i % 97) * 0.01 } }
-        var header = CheckpointHeader(codeVersion: refclipVersion, created: "", phase: "teacher", config: "name: x\n", teacher: shape,
+        var header = CheckpointHeader(codeVersion: refclipVersion, created: "", phase: "teacher", config: "name: x\n",
+                                      model: ModelDescription(teacher: shape), layout: [:],
                                       vocabulary: (0 ..< shape.language.vocabularySize).map { "w\($0)" },
                                       position: TrainingPosition(epoch: 1, stepInEpoch: 0, globalStep: step, seed: 1, worldSize: 1),
                                       adamStep: step, emaUpdates: 0, tensors: [], payloadBytes: 0, compressedBytes: 0)
@@ -34,7 +35,7 @@ final class ExportTests: XCTestCase {
     func testSmallExportHasTheReferenceStateDictOfTheFixture() throws {
         let fixture = try referenceFixture()
         let (ckpt, model) = checkpoint(ReferenceFixture.teacherShape)
-        let exported = try image(try ckpt.exportTeacher(path: "memory", average: false))
+        let exported = try image(try ckpt.exportWeights(path: "memory", average: false))
         let reference = fixture.entries.filter { $0.name.hasPrefix("w.") }
         XCTAssertEqual(Set(exported.names), Set(reference.map { String($0.name.dropFirst(2)) }))
         for entry in reference {
@@ -55,7 +56,7 @@ final class ExportTests: XCTestCase {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID()).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let (ckpt, model) = checkpoint(shape)
-        try ckpt.exportTeacher(path: "memory", average: false).write(to: path)
+        try ckpt.exportWeights(path: "memory", average: false).write(to: path)
 
         let script = "import json, sys\nfrom safetensors.numpy import load_file\nd = load_file(sys.argv[1])\n"
             + "print(json.dumps({k: [list(v.shape), str(v.dtype)] for k, v in d.items()}))"

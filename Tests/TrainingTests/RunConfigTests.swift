@@ -25,8 +25,11 @@ final class RunConfigTests: XCTestCase {
         XCTAssertEqual(config.string("model.upsampling"), "bilinear")
         let again = try RunConfig(schema: teacherSchema, yaml: config.yaml())
         XCTAssertEqual(again.values, config.values, "the saved YAML loads back to the same values")
+        let student = try RunConfig(schema: studentSchema, path: path, overrides: ["phase=student", "train.views=320,416"])
+        XCTAssertEqual(try RunConfig(schema: studentSchema, yaml: student.yaml()).values, student.values, "also when a section's keys are apart")
         XCTAssertTrue(config.table().contains("train.lr"))
-        XCTAssertNoThrow(try TeacherSettings(config))
+        XCTAssertNoThrow(try RunSettings(config, phase: "teacher"))
+        XCTAssertNoThrow(try teacherShape(config, vocabularySize: 10, wordDimension: 4, channels: [2, 3, 4]))
     }
 
     func testErrorsNameTheFileAndTheKey() throws {
@@ -51,7 +54,10 @@ final class RunConfigTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("key=value"), "\($0)")
         }
         let badHeads = try RunConfig(schema: teacherSchema, path: try file(required + "model:\n  hidden: 30\n  heads: 4\n"))
-        XCTAssertThrowsError(try TeacherSettings(badHeads)) { XCTAssertTrue("\($0)".contains("model.heads"), "\($0)") }
+        XCTAssertThrowsError(try teacherShape(badHeads, vocabularySize: 10, wordDimension: 4, channels: [2, 3, 4])) {
+            XCTAssertTrue("\($0)".contains("model.heads"), "\($0)")
+        }
+        XCTAssertThrowsError(try RunSettings(badHeads, phase: "student")) { XCTAssertTrue("\($0)".contains("phase"), "\($0)") }
     }
 
     func testLearningRateSchedule() {

@@ -2,7 +2,6 @@
 
 import Datasets
 import Evaluation
-import Models
 import XCTest
 
 final class ScoringTests: XCTestCase {
@@ -16,7 +15,7 @@ final class ScoringTests: XCTestCase {
             48, 48, 30, 30, 0.1,   // cell 3
         ]
         let truth: [Double] = [4, 4, 60, 60]  // original pixels; cell 0's box is (2, 2, 62, 62): IoU 3136/3600 > 0.5
-        let prediction = AnchorPrediction(rankInSelected: 0, cell: 0, anchor: 0, box: [1, 1, 31, 31], objectness: 0.9)
+        let prediction = GroundingChoice(cell: 0, box: [1, 1, 31, 31])
         let outcome = boxes.withUnsafeBufferPointer {
             scoreGrounding(prediction, boxes: $0.baseAddress!, cells: 4, anchorsPerCell: 1, selectedCells: [0, 2], letterbox: letterbox, truth: truth)
         }
@@ -27,7 +26,7 @@ final class ScoringTests: XCTestCase {
         XCTAssertEqual(outcome.box, [2, 2, 62, 62])
 
         boxes[4] = 0.05  // now cell 2 is the most object-like, and it misses
-        let wrong = AnchorPrediction(rankInSelected: 1, cell: 2, anchor: 0, box: [1, 33, 31, 63], objectness: 0.5)
+        let wrong = GroundingChoice(cell: 2, box: [1, 33, 31, 63])
         let miss = boxes.withUnsafeBufferPointer {
             scoreGrounding(wrong, boxes: $0.baseAddress!, cells: 4, anchorsPerCell: 1, selectedCells: [0, 2], letterbox: letterbox, truth: truth)
         }

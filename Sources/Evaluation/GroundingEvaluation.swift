@@ -1,0 +1,81 @@
+// GroundingEvaluation.swift — grounds every expression of a split with any model, distributed: each
+// rank takes a contiguous slice of the items, asks the model for a choice per expression, scores it
+// (with the detector-only baselines), and rank 0 gathers the scores.
+
+import Datasets
+import Distributed
+import Models
+import Tensors
+
+/// A model's answer for one expression: the stride-32 cell it chose and its box in letterbox pixels.
+public struct GroundingChoice: Equatable, Sendable {
+    public var cell: Int
+    public var box: [Float]
+
+    public init(cell: Int, box: [Float]) {
+        self.cell = cell
+        self.box = box
+    }
+}
+
+/// The split's report (on every rank, so decisions taken from it agree) and every item's outcome in
+/// order (rank 0; empty elsewhere).
+public struct GroundingEvaluation {
+    public let report: SplitReport
+    public let outcomes: [GroundingOutcome]
+}
+
+/// Evaluates `items` of `split` (every rank calls this alike). `predict` receives a batch's detector
+/// outputs and its token ids (row-major, `maxTokens` per expression) and returns a choice per row.
+/// The random-anchor baseline chooses among the `baselineCells` most object-like cells.
+public func evaluateGrounding(split: String, items: [GroundingItem], store: FeatureStore, view: Int, batch: Int, baselineCells: Int,
+                              communicator comm: Communicator,
+                              predict: (FeatureBatch, [Int]) throws -> [GroundingChoice]) throws -> GroundingEvaluation {
+    let perRank = (items.count + comm.size - 1) / comm.size
+    let mine = Array(items[min(items.count, comm.rank * perRank) ..< min(items.count, (comm.rank + 1) * perRank)])
+    let fields = 9  // valid, correct, pointing, random, objectness, x1, y1, x2, y2
+    var encoded: [Double] = []
+    var features = FeatureBatch()
+    var scratch = FeatureStore.ReadScratch()
+    for start in stride(from: 0, to: mine.count, by: batch) {
+        let chunk = Array(mine[start ..< min(mine.count, start + batch)])
+        try features.load(store, images: chunk.map(\.image), view: view, scratch: &scratch)
+        let choices = try predict(features, chunk.flatMap { $0.expressions[0] })
+        let (cells, anchors) = (features.boxes.shape[1], features.boxes.shape[2])
+        let selected = selectCells(features.boxes, count: baselineCells)
+        for (i, item) in chunk.enumerated() {
+            let info = store.manifest.images[item.image]
+            let letterbox = Letterbox(originalWidth: info.width, originalHeight: info.height, size: view)
+            let o = scoreGrounding(choices[i], boxes: features.boxes.data + i * cells * anchors * 5, cells: cells, anchorsPerCell: anchors,
+                                   selectedCells: selected[i * baselineCells ..< (i + 1) * baselineCells], letterbox: letterbox, truth: item.box)
+            encoded += [1, o.correct ? 1 : 0, o.pointing ? 1 : 0, o.randomAnchor, o.objectnessBaseline ? 1 : 0] + o.box
+        }
+    }
+    encoded += Array(repeating: 0, count: (perRank - mine.count) * fields)
+    let all = comm.gather(encoded, root: 0)
+    var report = SplitReport(split: split)
+    var outcomes: [GroundingOutcome] = []
+    if comm.isRoot {
+        var index = 0
+        for record in stride(from: 0, to: all.count, by: fields) where all[record] == 1 {
+            let o = GroundingOutcome(correct: all[record + 1] == 1, pointing: all[record + 2] == 1, randomAnchor: all[record + 3],
+                                     objectnessBaseline: all[record + 4] == 1, box: Array(all[record + 5 ..< record + 9]))
+            outcomes.append(o)
+            report.overall.add(o)
+            report.byType[items[index].types[0], default: GroundingTally()].add(o)
+            index += 1
+        }
+    }
+    return GroundingEvaluation(report: try comm.broadcast(value: comm.isRoot ? report : nil), outcomes: outcomes)
+}
+
+/// The teacher's evaluation: its prediction per expression.
+public func evaluateTeacher(_ model: RefCLIPTeacher, split: String, items: [GroundingItem], store: FeatureStore, view: Int,
+                            batch: Int, communicator comm: Communicator) throws -> GroundingEvaluation {
+    try evaluateGrounding(split: split, items: items, store: store, view: view, batch: batch, baselineCells: model.shape.selectedCells,
+                          communicator: comm) { features, ids in
+        let inputs = TeacherInputs(f52: features.maps[0], f26: features.maps[1], f13: features.maps[2], anchorBoxes: features.boxes, tokenIDs: ids)
+        return model.predict(inputs, .inference(samples: Array(0 ..< features.boxes.shape[0]), communicator: comm))
+            .map { GroundingChoice(cell: $0.cell, box: $0.box) }
+    }
+}

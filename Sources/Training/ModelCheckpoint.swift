@@ -1,0 +1,84 @@
+// ModelCheckpoint.swift — a model's state to and from a checkpoint, for any phase: parameters,
+// BatchNorm statistics, word vectors, Adam moments, and (rank 0) the EMA of parameters and statistics.
+
+import Foundation
+import Layers
+import Models
+import Tensors
+
+extension Checkpoint {
+    /// Writes the state of `phase` (with rank 0's EMA `average`) at `position`.
+    public static func write<Phase: TrainingPhase>(_ path: String, phase: Phase, average: ModelAverage?, position: TrainingPosition,
+                                                   config: String, vocabulary: [String]) throws {
+        try write(path, phaseName: Phase.name, description: phase.description, params: phase.params, buffers: phase.buffers,
+                  frozen: phase.frozen, optimizer: phase.optimizer, average: average, position: position, config: config, vocabulary: vocabulary)
+    }
+
+    /// Writes a model state given its parts.
+    public static func write(_ path: String, phaseName: String, description: ModelDescription, params: ParameterStore, buffers: ParameterStore,
+                             frozen: ParameterStore, optimizer: Adam, average: ModelAverage?, position: TrainingPosition, config: String,
+                             vocabulary: [String]) throws {
+        var tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] = [
+            ("params", [params.count], params.values.buffer),
+            ("buffers", [buffers.count], buffers.values.buffer),
+            ("frozen", [frozen.count], frozen.values.buffer),
+            ("adam.m", [params.count], optimizer.firstMoment.buffer),
+            ("adam.v", [params.count], optimizer.secondMoment.buffer),
+        ]
+        if let average {
+            tensors += [("ema.params", [params.count], average.params.values.buffer), ("ema.buffers", [buffers.count], average.buffers.values.buffer)]
+        }
+        func layout(_ store: ParameterStore) -> [CheckpointParameter] { store.refs.map { CheckpointParameter(name: $0.name, shape: $0.shape) } }
+        let header = CheckpointHeader(codeVersion: refclipVersion, created: ISO8601DateFormatter().string(from: Date()), phase: phaseName,
+                                      config: config, model: description,
+                                      layout: ["params": layout(params), "buffers": layout(buffers), "frozen": layout(frozen)],
+                                      vocabulary: vocabulary, position: position, adamStep: optimizer.step,
+                                      emaUpdates: average?.params.updates ?? 0, tensors: [], payloadBytes: 0, compressedBytes: 0)
+        try write(path, header: header, tensors: tensors)
+    }
+
+    /// Fills the stores from this checkpoint: the EMA values when `average` and present, else the raw ones.
+    public func restore(params: ParameterStore, buffers: ParameterStore, frozen: ParameterStore, average: Bool, path: String) throws {
+        let useAverage = average && tensors["ema.params"] != nil
+        for (store, name) in [(params, useAverage ? "ema.params" : "params"), (buffers, useAverage ? "ema.buffers" : "buffers"), (frozen, "frozen")] {
+            let values = try tensor(name, path: path)
+            guard values.count == store.count else {
+                throw InputError(file: path, location: name, "holds \(values.count) values where the model has \(store.count)")
+            }
+            store.set(all: values)
+        }
+    }
+
+    /// Whether this checkpoint holds EMA weights.
+    public var hasAverage: Bool { tensors["ema.params"] != nil }
+
+    /// A teacher with this checkpoint's weights (EMA when `average` and present).
+    public func teacher(path: String, average: Bool) throws -> RefCLIPTeacher {
+        guard let shape = header.model.teacher else { throw InputError(file: path, "holds a \(header.phase) model, not a teacher") }
+        let model = RefCLIPTeacher(shape: shape, seed: 0)
+        try restore(params: model.params, buffers: model.buffers, frozen: model.frozen, average: average, path: path)
+        return model
+    }
+
+    /// A student with this checkpoint's weights (EMA when `average` and present).
+    public func student(path: String, average: Bool) throws -> SimRECStudent {
+        guard let shape = header.model.student else { throw InputError(file: path, "holds a \(header.phase) model, not a student") }
+        let model = SimRECStudent(shape: shape, seed: 0)
+        try restore(params: model.params, buffers: model.buffers, frozen: model.frozen, average: average, path: path)
+        return model
+    }
+
+    /// Names and shapes that differ between this checkpoint and the given stores (empty when they match).
+    public func layoutDifferences(params: ParameterStore, buffers: ParameterStore, frozen: ParameterStore) -> [String] {
+        var differences: [String] = []
+        for (group, store) in [("params", params), ("buffers", buffers), ("frozen", frozen)] {
+            let saved = Dictionary(uniqueKeysWithValues: (header.layout[group] ?? []).map { ($0.name, $0.shape) })
+            let mine = Dictionary(uniqueKeysWithValues: store.refs.map { ($0.name, $0.shape) })
+            for ref in store.refs where saved[ref.name] != ref.shape {
+                differences.append("\(ref.name): checkpoint \(saved[ref.name].map { "\($0)" } ?? "absent"), config \(ref.shape)")
+            }
+            for entry in header.layout[group] ?? [] where mine[entry.name] == nil { differences.append("\(entry.name): checkpoint \(entry.shape), config absent") }
+        }
+        return differences
+    }
+}

@@ -1,0 +1,51 @@
+// OptimizerUpdate.swift — the end of every training step, whatever the model: all-reduce the flat
+// gradient, take its global norm (identical on every rank), skip the update when it is not finite,
+// else clip and apply Adam.
+
+import Distributed
+import Layers
+import Tensors
+
+/// Settings of a training phase's optimizer.
+public struct OptimizerSettings: Codable, Equatable, Sendable {
+    public var beta1: Float, beta2: Float, eps: Float
+    public var weightDecay: Float
+    /// Maximum global gradient norm; 0 disables clipping.
+    public var clipNorm: Float
+
+    public init(beta1: Float = 0.9, beta2: Float = 0.98, eps: Float = 1e-9, weightDecay: Float = 0, clipNorm: Float = 0.15) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.clipNorm = clipNorm
+    }
+}
+
+/// What one step reports; every value is global and identical on every rank.
+public struct StepResult: Equatable, Sendable {
+    /// Mean loss over the global batch.
+    public var loss: Double
+    /// Gradient norm before clipping.
+    public var gradNorm: Double
+    /// True when the gradient was not finite and no update was made.
+    public var skipped: Bool
+    /// The teacher's collapse diagnostic: mean cosine between the batch's projected texts (DESIGN.md §6).
+    public var textCosine: Double?
+}
+
+/// Sums every rank's gradient (of its share of the global mean loss) and the loss shares.
+/// Returns the global loss.
+public func allReduceGradients(_ params: ParameterStore, localLoss: Double, communicator: Communicator) -> Double {
+    communicator.allReduce(params.grads.mutableBuffer, .sum)
+    return communicator.allReduce(localLoss, .sum)
+}
+
+/// Clips and applies Adam unless the reduced gradient is not finite.
+public func applyUpdate(_ params: ParameterStore, optimizer: Adam, settings: OptimizerSettings, lr: Float, loss: Double) -> StepResult {
+    let norm = globalNorm(params.grads)
+    guard norm.isFinite else { return StepResult(loss: loss, gradNorm: norm, skipped: true) }
+    if settings.clipNorm > 0 { clipGlobalNorm(params.grads, maxNorm: settings.clipNorm) }
+    optimizer.update(params.values, grads: params.grads, lr: lr)
+    return StepResult(loss: loss, gradNorm: norm, skipped: false)
+}

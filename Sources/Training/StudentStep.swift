@@ -1,0 +1,44 @@
+// StudentStep.swift — one optimizer step of the student on this rank's share of a global batch:
+// forward (language encoder, text-gated fusion, multi-scale fusion, head) → objectness + GIoU loss on
+// this rank's images → backward → all-reduce → skip on NaN/Inf, else clip and Adam.
+
+import Distributed
+import Layers
+import Models
+import Tensors
+
+/// Runs student training steps on one rank.
+public final class StudentStep {
+    public let model: SimRECStudent
+    public let optimizer: Adam
+    public let settings: OptimizerSettings
+    private let loss: StudentLoss
+    private let communicator: Communicator
+
+    public init(model: SimRECStudent, settings: OptimizerSettings, communicator: Communicator) {
+        self.model = model
+        self.settings = settings
+        self.communicator = communicator
+        loss = StudentLoss(boxWeight: model.shape.boxWeight)
+        optimizer = Adam(parameterCount: model.params.count, beta1: settings.beta1, beta2: settings.beta2, eps: settings.eps,
+                         weightDecay: settings.weightDecay)
+    }
+
+    /// Forward and backward on this rank's rows (targets in `inputSize` letterbox pixels); returns the
+    /// global loss and leaves the all-reduced gradient in `model.params.grads`.
+    public func computeGradients(maps: [Tensor], tokenIDs: [Int], targets: [[Float]], inputSize: Int, globalBatch: Int,
+                                 _ context: ForwardContext) -> Double {
+        model.params.zeroGrads()
+        let raw = model.forward(maps: maps, tokenIDs: tokenIDs, context)
+        let localLoss = loss.forward(raw, targets: targets, inputSize: inputSize, normalizer: globalBatch)
+        model.backward(loss.backward())
+        return allReduceGradients(model.params, localLoss: localLoss, communicator: communicator)
+    }
+
+    /// One full step at learning rate `lr`.
+    public func step(maps: [Tensor], tokenIDs: [Int], targets: [[Float]], inputSize: Int, globalBatch: Int, _ context: ForwardContext,
+                     lr: Float) -> StepResult {
+        let globalLoss = computeGradients(maps: maps, tokenIDs: tokenIDs, targets: targets, inputSize: inputSize, globalBatch: globalBatch, context)
+        return applyUpdate(model.params, optimizer: optimizer, settings: settings, lr: lr, loss: globalLoss)
+    }
+}

@@ -1,0 +1,42 @@
+// TrainingPhase.swift — what a model contributes to a training run (teacher, student): its parameter
+// stores and optimizer, how to load this rank's rows of a step, one optimizer step, evaluation of a
+// split, and its description for checkpoints. The run loop (TrainingRun) does everything else.
+
+import Datasets
+import Evaluation
+import Layers
+import Models
+
+/// A trainable model phase.
+public protocol TrainingPhase: AnyObject {
+    associatedtype Batch
+
+    /// "teacher" or "student"; the config's `phase` and the checkpoint's.
+    static var name: String { get }
+    /// Trainable parameters (one flat buffer), BatchNorm statistics, frozen word vectors.
+    var params: ParameterStore { get }
+    var buffers: ParameterStore { get }
+    var frozen: ParameterStore { get }
+    var optimizer: Adam { get }
+    /// The model's dimensions as recorded in checkpoints.
+    var description: ModelDescription { get }
+
+    /// This rank's rows of global step `globalStep` (items are training-item indices). Called on the
+    /// prefetch thread while the previous step computes.
+    func loadBatch(items: [Int], epoch: Int, globalStep: Int) throws -> Batch
+    /// Forward, backward, gradient all-reduce, clipping and update.
+    func step(_ batch: Batch, context: ForwardContext, lr: Float) -> StepResult
+    /// Grounds every expression of a split with the current weights (collective).
+    func evaluate(split: String, items: [GroundingItem]) throws -> SplitReport
+}
+
+/// A model's dimensions, by phase.
+public struct ModelDescription: Codable, Equatable, Sendable {
+    public var teacher: TeacherShape?
+    public var student: StudentShape?
+
+    public init(teacher: TeacherShape? = nil, student: StudentShape? = nil) {
+        self.teacher = teacher
+        self.student = student
+    }
+}

@@ -1,0 +1,350 @@
+// TrainingRun.swift — a whole training run of any phase on one rank of any world size: rank 0
+// prepares and broadcasts the data tables; every rank reads its own rows one batch ahead and steps;
+// every rank evaluates its slice of each evaluation split on the EMA weights (which rank 0 keeps and
+// broadcasts for evaluation); rank 0 logs, checkpoints and tracks the best model on validation.
+// A run resumes from a checkpoint exactly: data order, expression choice, input sizes and dropout are
+// functions of (seed, epoch, step), and the checkpoint holds everything else the next update needs.
+
+import Datasets
+import Distributed
+import Evaluation
+import Foundation
+import Layers
+import Models
+import Tensors
+
+/// What a phase is built from.
+public struct PhaseContext {
+    public let config: RunConfig
+    public let store: FeatureStore
+    public let data: GroundingData
+    /// The training items (the `train` split).
+    public let train: [GroundingItem]
+    public let plan: ShardPlan
+    public let communicator: Communicator
+    public let seed: UInt64
+}
+
+/// Trains one phase (teacher or student) as configured.
+public final class TrainingRun<Phase: TrainingPhase> {
+    public let settings: RunSettings
+    private var config: RunConfig { settings.config }
+    private let comm: Communicator
+    private let output: (String) -> Void
+    private let makePhase: (PhaseContext) throws -> Phase
+
+    /// `output` receives rank 0's progress lines and tables.
+    public init(settings: RunSettings, communicator: Communicator, output: @escaping (String) -> Void = { print($0) },
+                makePhase: @escaping (PhaseContext) throws -> Phase) {
+        self.settings = settings
+        comm = communicator
+        self.output = { line in if communicator.isRoot { output(line) } }
+        self.makePhase = makePhase
+    }
+
+    /// Everything a run works with.
+    private struct Session {
+        let context: PhaseContext
+        let phase: Phase
+        let average: ModelAverage?
+        let schedule: LearningRateSchedule
+        let totalSteps: Int
+        let checkpoints: CheckpointDirectory
+        var position: TrainingPosition
+        var plan: ShardPlan { context.plan }
+    }
+
+    /// Runs the schedule, from the start or from `resume` ("latest" or a checkpoint path); returns the
+    /// final reports of the evaluation splits (EMA weights) on rank 0. Throws `TrainingInterrupted`
+    /// after checkpointing when a stop signal arrives.
+    @discardableResult
+    public func run(resume: String? = nil) throws -> [SplitReport] {
+        if comm.isRoot {
+            try FileManager.default.createDirectory(atPath: settings.runDirectory + "/checkpoints", withIntermediateDirectories: true)
+            try writeFileAtomically(settings.runDirectory + "/config.yaml", bytes: Array(config.yaml().utf8))
+        }
+        output("refclip \(refclipVersion) — \(Phase.name) run '\(settings.name)' on \(comm.size) rank\(comm.size == 1 ? "" : "s")\n\(config.table())\n")
+        var session = try prepare()
+        if let resume { try restore(&session, from: resume) } else { try refuseToOverwrite(session.checkpoints) }
+        if comm.isRoot { try truncateMetrics(after: session.position.globalStep) }
+        let log = try MetricsLog(path: comm.isRoot ? settings.runDirectory + "/metrics.jsonl" : nil)
+        return try train(&session, log: log)
+    }
+
+    // MARK: setup
+
+    private func prepare() throws -> Session {
+        let store = try FeatureStore.shared(directory: config.string("data.features"), communicator: comm)
+        _ = try store.viewIndex(config.int("data.view"))
+        let data = try GroundingData.shared(comm) {
+            try GroundingData.prepare(annotations: config.string("data.annotations"), wordVectors: config.string("data.word_vectors"),
+                                      store: store, maxTokens: config.int("data.max_tokens"))
+        }
+        let train = try data.items("train")
+        for split in config.strings("train.eval_splits") { _ = try data.items(split) }
+        if !data.missingWords.isEmpty {
+            output("note: \(data.missingWords.count) of \(data.vocabulary.count - 3) words have no vector (zeros): \(data.missingWords.prefix(10).joined(separator: ", "))")
+        }
+        let plan = try ShardPlan(itemCount: train.count, globalBatch: config.int("train.batch"), worldSize: comm.size, rank: comm.rank, seed: settings.seed)
+        let context = PhaseContext(config: config, store: store, data: data, train: train, plan: plan, communicator: comm, seed: settings.seed)
+        let phase = try makePhase(context)
+        phase.frozen.set(all: data.wordVectors)
+        comm.broadcast(UnsafeMutableRawBufferPointer(phase.params.values.mutableBuffer), root: 0)
+        output(String(format: "%@: %.2f M trainable parameters, %d training items, vocabulary %d", Phase.name, Double(phase.params.count) / 1e6,
+                      train.count, data.vocabulary.count))
+        let scheduled = config.int("train.epochs") * plan.stepsPerEpoch
+        let maxSteps = config.int("train.max_steps")
+        return Session(
+            context: context, phase: phase,
+            average: ModelAverage.onRoot(params: phase.params, buffers: phase.buffers, maxDecay: config.float("train.ema_decay"), communicator: comm),
+            schedule: LearningRateSchedule(base: config.double("train.lr"), warmupStart: config.double("train.warmup_lr"), final: config.double("train.min_lr"),
+                                           warmupSteps: Int(config.double("train.warmup_epochs") * Double(plan.stepsPerEpoch)), totalSteps: scheduled),
+            totalSteps: maxSteps > 0 ? min(maxSteps, scheduled) : scheduled,
+            checkpoints: CheckpointDirectory(run: settings.runDirectory),
+            position: TrainingPosition(epoch: 0, stepInEpoch: 0, globalStep: 0, seed: settings.seed, worldSize: comm.size))
+    }
+
+    /// A fresh run must not silently mix with an earlier run's checkpoints.
+    private func refuseToOverwrite(_ checkpoints: CheckpointDirectory) throws {
+        _ = try comm.fromRoot {
+            guard try checkpoints.entries().isEmpty else {
+                throw InputError(file: settings.runDirectory, "this run directory already holds checkpoints",
+                                 hint: "continue it with --resume latest, or choose another name (--set name=…)")
+            }
+            return []
+        }
+    }
+
+    /// Loads a checkpoint on rank 0, checks it against this configuration, and gives every rank its
+    /// state (rank 0 alone keeps the EMA).
+    private func restore(_ session: inout Session, from resume: String) throws {
+        let phase = session.phase
+        var loaded: Checkpoint?
+        let headerBytes = try comm.fromRoot {
+            let (path, checkpoint) = resume == "latest"
+                ? try session.checkpoints.latest(note: { self.output("note: \($0)") })
+                : (resume, try Checkpoint.read(resume))
+            try checkCompatible(checkpoint, path: path, with: session)
+            loaded = checkpoint
+            let p = checkpoint.header.position
+            output("resuming from \(path) at epoch \(p.epoch + 1), step \(p.globalStep)" + (p.worldSize != comm.size ? " (written by \(p.worldSize) ranks)" : ""))
+            return [UInt8](try JSONEncoder().encode(checkpoint.header))
+        }
+        let header = try JSONDecoder().decode(CheckpointHeader.self, from: Data(headerBytes))
+        func receive(_ name: String, _ target: Tensor) {
+            if let values = loaded?.tensors[name] { target.data.update(from: values, count: target.count) }
+            comm.broadcast(UnsafeMutableRawBufferPointer(target.mutableBuffer), root: 0)
+        }
+        receive("params", phase.params.values)
+        receive("buffers", phase.buffers.values)
+        receive("frozen", phase.frozen.values)
+        receive("adam.m", phase.optimizer.firstMoment)
+        receive("adam.v", phase.optimizer.secondMoment)
+        phase.optimizer.step = header.adamStep
+        if let average = session.average, let checkpoint = loaded {
+            if let params = checkpoint.tensors["ema.params"], let buffers = checkpoint.tensors["ema.buffers"] {
+                average.params.values.data.update(from: params, count: params.count)
+                average.buffers.values.data.update(from: buffers, count: buffers.count)
+            }
+            average.params.updates = header.emaUpdates
+            average.buffers.updates = header.emaUpdates
+        }
+        session.position = header.position
+        session.position.worldSize = comm.size
+        if comm.isRoot { try session.checkpoints.forget(after: header.position.globalStep) }
+    }
+
+    /// The checkpoint must hold this configuration's model: same phase, parameter names and shapes, vocabulary.
+    private func checkCompatible(_ checkpoint: Checkpoint, path: String, with session: Session) throws {
+        guard checkpoint.header.phase == Phase.name else {
+            throw InputError(file: path, "holds a \(checkpoint.header.phase) model; this run trains a \(Phase.name)")
+        }
+        let differences = checkpoint.layoutDifferences(params: session.phase.params, buffers: session.phase.buffers, frozen: session.phase.frozen)
+        guard differences.isEmpty else {
+            throw InputError(file: path, "the checkpoint's model does not match the configuration: " + differences.prefix(12).joined(separator: "; ")
+                             + (differences.count > 12 ? "; … \(differences.count - 12) more" : ""),
+                             hint: "resume with the configuration the checkpoint was trained with")
+        }
+        guard checkpoint.header.vocabulary == session.context.data.vocabulary.words else {
+            throw InputError(file: path, "the checkpoint's vocabulary differs from the one built from \(config.string("data.annotations"))",
+                             hint: "resume with the annotation file of the original run")
+        }
+        let before = try RunConfig(schema: config.schema, yaml: checkpoint.header.config)
+        let changed = config.schema.map(\.name).filter { before.values[$0] != config.values[$0] && !["train.max_steps", "train.log_every"].contains($0) }
+        if !changed.isEmpty { output("note: the configuration differs from the checkpoint's in \(changed.joined(separator: ", ")); the run will not repeat the original exactly") }
+    }
+
+    /// Keeps metrics.jsonl free of steps a resumed run is about to redo.
+    private func truncateMetrics(after step: Int) throws {
+        let path = settings.runDirectory + "/metrics.jsonl"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        let kept = text.split(separator: "\n").filter { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let s = object["step"] as? Int else { return false }
+            return s <= step
+        }
+        try writeFileAtomically(path, bytes: Array(kept.map { $0 + "\n" }.joined().utf8))
+    }
+
+    // MARK: training
+
+    private func train(_ session: inout Session, log: MetricsLog) throws -> [SplitReport] {
+        StopSignals.install()
+        let watchdog = Watchdog(rank: comm.rank, minimumSeconds: config.double("runtime.watchdog_seconds"))
+        watchdog.start()
+        defer { watchdog.stop() }
+        let epochs = config.int("train.epochs")
+        let phase = session.phase
+        let prefetcher = Prefetcher<Phase.Batch>()
+        let started = Date()
+        var skipped = 0
+        var stepTimes: [Double] = []
+        var reports: [SplitReport] = []
+        let checkpointEvery = config.int("train.checkpoint_every")
+
+        training: while session.position.epoch < epochs {
+            let epoch = session.position.epoch
+            let permutation = session.plan.permutation(epoch: epoch)
+            let plan = session.plan
+            func prefetch(_ s: Int, _ global: Int) {
+                let items = plan.localItems(step: s, of: permutation)
+                prefetcher.start { try phase.loadBatch(items: items, epoch: epoch, globalStep: global) }
+            }
+            if session.position.stepInEpoch < plan.stepsPerEpoch, session.position.globalStep < session.totalSteps {
+                prefetch(session.position.stepInEpoch, session.position.globalStep)
+            }
+            while session.position.stepInEpoch < plan.stepsPerEpoch {
+                guard session.position.globalStep < session.totalSteps else { break training }
+                if let signal = agreedStopSignal() {
+                    _ = try? prefetcher.take()
+                    throw TrainingInterrupted(signal: signal, checkpoint: try checkpoint(session))
+                }
+                let t0 = Date()
+                let batch = try prefetcher.take()
+                if session.position.stepInEpoch + 1 < plan.stepsPerEpoch, session.position.globalStep + 1 < session.totalSteps {
+                    prefetch(session.position.stepInEpoch + 1, session.position.globalStep + 1)
+                }
+                let lr = session.schedule.rate(at: session.position.globalStep)
+                let context = ForwardContext.training(step: RandomKey(seed: settings.seed).child("step").child(session.position.globalStep),
+                                                      samples: Array(plan.localRows), communicator: comm)
+                let result = phase.step(batch, context: context, lr: Float(lr))
+                if result.skipped {
+                    skipped += 1
+                    output("step \(session.position.globalStep + 1): non-finite gradient (norm \(result.gradNorm)); update skipped on every rank")
+                    if skipped > config.int("train.max_skipped_steps") {  // the norm is global: every rank decides alike
+                        throw AgreedFailure(underlying: InputError(location: "train.max_skipped_steps",
+                                                                   "\(skipped) consecutive steps had non-finite gradients; stopping",
+                                                                   hint: "lower train.lr, or resume from an earlier checkpoint"))
+                    }
+                } else {
+                    skipped = 0
+                    session.average?.update(params: phase.params, buffers: phase.buffers)
+                }
+                session.position.stepInEpoch += 1
+                session.position.globalStep += 1
+                let seconds = Date().timeIntervalSince(t0)
+                stepTimes.append(seconds)
+                watchdog.beat(step: session.position.globalStep, stepSeconds: seconds)
+                let global = session.position.globalStep
+                if global % config.int("train.log_every") == 0 || global == session.totalSteps {
+                    let recent = stepTimes.suffix(20)
+                    let perStep = recent.reduce(0, +) / Double(recent.count)
+                    let rate = Double(plan.globalBatch) / perStep
+                    let eta = Double(session.totalSteps - global) * perStep
+                    let cosine = result.textCosine.map { String(format: "  text-cos %.2f", $0) } ?? ""
+                    output(String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %.2e  grad %.3f%@  %.1f samples/s  ETA %@",
+                                  epoch + 1, epochs, global, session.totalSteps, result.loss, lr, result.gradNorm, cosine, rate, formatDuration(eta)))
+                    var fields: [String: Any] = ["event": "step", "epoch": epoch, "step": global, "total": session.totalSteps, "loss": result.loss,
+                                                 "lr": lr, "grad_norm": result.gradNorm, "samples_per_s": rate, "eta_s": eta]
+                    if let cosine = result.textCosine { fields["text_cosine"] = cosine }
+                    try log.record(fields)
+                }
+                if config.int("train.eval_every") > 0, global % config.int("train.eval_every") == 0 {
+                    reports = try evaluate(&session, log: log, watchdog: watchdog)
+                }
+                if checkpointEvery > 0, global % checkpointEvery == 0, session.position.stepInEpoch < plan.stepsPerEpoch {
+                    _ = try checkpoint(session)
+                }
+            }
+            session.position.stepInEpoch = 0
+            session.position.epoch = epoch + 1
+            if config.int("train.eval_every") == 0 { reports = try evaluate(&session, log: log, watchdog: watchdog) }
+            _ = try checkpoint(session)
+        }
+        if session.position.stepInEpoch != 0 {  // stopped by max_steps inside an epoch
+            reports = try evaluate(&session, log: log, watchdog: watchdog)
+            _ = try checkpoint(session)
+        }
+        output("done: step \(session.position.globalStep) in \(formatDuration(Date().timeIntervalSince(started))); best val accuracy "
+               + String(format: "%.2f", session.position.bestAccuracy) + " at step \(session.position.bestStep)")
+        if comm.isRoot {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            try writeFileAtomically(settings.runDirectory + "/eval.json", bytes: [UInt8](try encoder.encode(reports)))
+        }
+        return reports
+    }
+
+    /// A stop signal received by any rank, agreed by all.
+    private func agreedStopSignal() -> Int32? {
+        let signal = comm.allReduce(Int(StopSignals.pending), .max)
+        return signal > 0 ? Int32(signal) : nil
+    }
+
+    /// Rank 0 writes a checkpoint of the current position and marks it complete; returns its path.
+    private func checkpoint(_ session: Session) throws -> String? {
+        let path = try comm.fromRoot {
+            let written = try session.checkpoints.save(step: session.position.globalStep, epoch: session.position.epoch,
+                                                       keep: config.int("train.keep_checkpoints")) { path in
+                try Checkpoint.write(path, phase: session.phase, average: session.average, position: session.position,
+                                     config: config.yaml(), vocabulary: session.context.data.vocabulary.words)
+            }
+            return Array(written.utf8)
+        }
+        return String(decoding: path, as: UTF8.self)
+    }
+
+    /// Evaluates every evaluation split on the EMA weights, logs, and saves `best` when validation improves.
+    private func evaluate(_ session: inout Session, log: MetricsLog, watchdog: Watchdog) throws -> [SplitReport] {
+        let phase = session.phase
+        let reports = try withAverageWeights(phase, session.average) {
+            try config.strings("train.eval_splits").map { split in
+                let report = try phase.evaluate(split: split, items: try session.context.data.items(split))
+                watchdog.beat(step: session.position.globalStep)
+                return report
+            }
+        }
+        output(reportTable(reports, model: "EMA") + "\n")
+        for r in reports {
+            try log.record(["event": "eval", "epoch": session.position.epoch, "step": session.position.globalStep, "split": r.split,
+                            "accuracy": r.overall.accuracy, "pointing": r.overall.pointingAccuracy, "random_anchor": r.overall.randomAnchorAccuracy,
+                            "top_objectness": r.overall.objectnessAccuracy, "count": r.overall.count])
+        }
+        if let val = reports.first, val.overall.accuracy > session.position.bestAccuracy {
+            session.position.bestAccuracy = val.overall.accuracy
+            session.position.bestStep = session.position.globalStep
+            let position = session.position
+            _ = try comm.fromRoot {
+                try Checkpoint.write(settings.runDirectory + "/best.refclip", phase: phase, average: session.average, position: position,
+                                     config: config.yaml(), vocabulary: session.context.data.vocabulary.words)
+                return []
+            }
+        }
+        return reports
+    }
+
+    /// Runs `body` with the model holding rank 0's EMA weights on every rank, then restores the raw ones.
+    private func withAverageWeights<R>(_ phase: Phase, _ average: ModelAverage?, _ body: () throws -> R) rethrows -> R {
+        let raw = (phase.params.values.array, phase.buffers.values.array)
+        if let average {
+            phase.params.values.data.update(from: average.params.values.data, count: phase.params.count)
+            phase.buffers.values.data.update(from: average.buffers.values.data, count: phase.buffers.count)
+        }
+        comm.broadcast(UnsafeMutableRawBufferPointer(phase.params.values.mutableBuffer), root: 0)
+        comm.broadcast(UnsafeMutableRawBufferPointer(phase.buffers.values.mutableBuffer), root: 0)
+        defer {
+            phase.params.set(all: raw.0)
+            phase.buffers.set(all: raw.1)
+        }
+        return try body()
+    }
+}
