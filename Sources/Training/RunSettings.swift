@@ -78,6 +78,21 @@ public struct RunSettings {
     }
 }
 
+/// The configuration keys of a phase.
+public func phaseSchema(_ phase: String, source: String?) throws -> [ConfigKey] {
+    switch phase {
+    case TeacherPhase.name: return teacherSchema
+    case StudentPhase.name: return studentSchema
+    default: throw InputError(file: source, location: "phase", "unknown phase '\(phase)'", hint: "use teacher or student")
+    }
+}
+
+/// A training config file with overrides, loaded against the schema of the phase it names.
+public func loadPhaseConfig(path: String?, overrides: [String]) throws -> (phase: String, config: RunConfig) {
+    let phase = try RunSettings.phase(path: path, overrides: overrides)
+    return (phase, try RunConfig(schema: try phaseSchema(phase, source: path), path: path, overrides: overrides))
+}
+
 /// Keys of the language encoder and fusion that both models have.
 func modelKeys(layers: Int) -> [ConfigKey] {
     [

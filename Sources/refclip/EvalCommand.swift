@@ -47,7 +47,7 @@ struct EvalCommand: ParsableCommand {
             try launching.run { comm in
                 let loaded = try checkpoint.map { path in (path, try Checkpoint.read(path)) }
                 let first = loaded[0].1.header
-                let config = try RunConfig(schema: try schema(phase: first.phase, source: checkpoint[0]), yaml: first.config, overrides: overrides)
+                let config = try RunConfig(schema: try phaseSchema(first.phase, source: checkpoint[0]), yaml: first.config, overrides: overrides)
                 let store = try FeatureStore.shared(directory: config.string("data.features"), communicator: comm)
                 let data = try GroundingData.shared(comm) {
                     try GroundingData.prepare(annotations: config.string("data.annotations"), wordVectors: config.string("data.word_vectors"),
@@ -59,7 +59,7 @@ struct EvalCommand: ParsableCommand {
                         throw InputError(file: path, "was trained with another vocabulary than \(config.string("data.annotations"))",
                                          hint: "evaluate with the annotation file of its training run (--set data.annotations=…)")
                     }
-                    let view = try RunConfig(schema: try schema(phase: ckpt.header.phase, source: path), yaml: ckpt.header.config).int("data.view")
+                    let view = try RunConfig(schema: try phaseSchema(ckpt.header.phase, source: path), yaml: ckpt.header.config).int("data.view")
                     let reports = try split.map { name -> SplitReport in
                         let items = try data.items(name)
                         switch ckpt.header.phase {

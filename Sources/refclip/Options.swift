@@ -16,17 +16,7 @@ struct ConfigOptions: ParsableArguments {
 
     /// The config's phase and the config loaded with that phase's keys.
     func phaseConfig() throws -> (phase: String, config: RunConfig) {
-        let phase = try RunSettings.phase(path: config, overrides: overrides)
-        return (phase, try RunConfig(schema: try schema(phase: phase, source: config), path: config, overrides: overrides))
-    }
-}
-
-/// The configuration keys of a phase.
-func schema(phase: String, source: String?) throws -> [ConfigKey] {
-    switch phase {
-    case TeacherPhase.name: return teacherSchema
-    case StudentPhase.name: return studentSchema
-    default: throw InputError(file: source, location: "phase", "unknown phase '\(phase)'", hint: "use teacher or student")
+        try loadPhaseConfig(path: config, overrides: overrides)
     }
 }
 

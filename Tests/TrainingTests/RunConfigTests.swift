@@ -3,6 +3,7 @@
 
 import Foundation
 import Tensors
+import TestSupport
 import Training
 import XCTest
 
@@ -58,6 +59,24 @@ final class RunConfigTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("model.heads"), "\($0)")
         }
         XCTAssertThrowsError(try RunSettings(badHeads, phase: "student")) { XCTAssertTrue("\($0)".contains("phase"), "\($0)") }
+    }
+
+    /// The configs the repository ships load against their phase's keys and give a valid model.
+    func testShippedTrainingConfigsLoad() throws {
+        let directory = packageRoot.appendingPathComponent("configs")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") && !$0.hasSuffix("-data.yaml") }
+        XCTAssertEqual(Set(names), ["synthetic-teacher.yaml", "synthetic-student.yaml", "refcoco-teacher.yaml", "refcoco-student.yaml"])
+        for name in names {
+            let (phase, config) = try loadPhaseConfig(path: directory.appendingPathComponent(name).path, overrides: [])
+            XCTAssertEqual(phase, name.contains("student") ? "student" : "teacher", name)
+            XCTAssertNoThrow(try RunSettings(config, phase: phase), name)
+            if phase == "student" {
+                XCTAssertNoThrow(try studentShape(config, vocabularySize: 10, wordDimension: 4, channels: [2, 3, 4]), name)
+                XCTAssertTrue(config.ints("train.views").allSatisfy { $0 % 32 == 0 }, name)
+            } else {
+                XCTAssertNoThrow(try teacherShape(config, vocabularySize: 10, wordDimension: 4, channels: [2, 3, 4]), name)
+            }
+        }
     }
 
     func testLearningRateSchedule() {
