@@ -21,12 +21,15 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
                        providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CImage", path: "Sources/CImage", pkgConfig: "libpng",
+                       providers: [.apt(["libturbojpeg0-dev", "libpng-dev"])]),
 
         // Library modules; dependencies point one way (DESIGN.md §2).
         .target(name: "Tensors", dependencies: ["CBLAS", "CZstd"]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
         .target(name: "Layers", dependencies: ["Tensors", "Distributed"]),
         .target(name: "Datasets", dependencies: ["Tensors", "Distributed"]),
+        .target(name: "Detector", dependencies: ["Tensors", "Datasets", "CImage"]),
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Distributed"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Distributed"]),
         .target(name: "Training", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Evaluation", "Distributed", "Yams"]),
@@ -47,6 +50,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensors", "Layers", "Models", "Distributed", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Tensors", "Datasets", "Distributed", "TestSupport"]),
+        .testTarget(name: "DetectorTests", dependencies: ["Tensors", "Datasets", "Detector", "CImage", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Tensors", "Training", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Tensors", "Layers", "Models", "Training", "Distributed", "TestSupport"]),
     ],
