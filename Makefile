@@ -41,7 +41,7 @@ test: deps python
 
 bench: deps
 	$(SWIFT) build $(BUILD_FLAGS)
-	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute checkpoint
+	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute checkpoint detector
 	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce teacher student
 
 # The synthetic end-to-end pipeline on 2 ranks: generate data; train the teacher without boxes;

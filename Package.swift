@@ -40,7 +40,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "refclip-bench", dependencies: [
-            "Tensors", "Layers", "Models", "Training", "Distributed", "CBLAS", "CMPI",
+            "Tensors", "Layers", "Models", "Training", "Detector", "Distributed", "CBLAS", "CMPI",
         ]),
 
         // Tests: gradient checks, fixtures and process helpers shared by the test targets.

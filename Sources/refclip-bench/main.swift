@@ -11,6 +11,7 @@ let suites: [String: (Communicator) -> Void] = [
     "teacher": runTeacherBenchmark,
     "student": runStudentBenchmark,
     "checkpoint": runCheckpointBenchmark,
+    "detector": runDetectorBenchmark,
 ]
 let requested = Array(CommandLine.arguments.dropFirst())
 guard !requested.isEmpty, requested.allSatisfy({ suites[$0] != nil }) else {
