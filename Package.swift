@@ -29,14 +29,14 @@ let package = Package(
         .target(name: "Distributed", dependencies: ["CMPI"]),
         .target(name: "Layers", dependencies: ["Tensors", "Distributed"]),
         .target(name: "Datasets", dependencies: ["Tensors", "Distributed"]),
-        .target(name: "Detector", dependencies: ["Tensors", "Datasets", "CImage"]),
+        .target(name: "Detector", dependencies: ["Tensors", "Datasets", "Distributed", "CImage"]),
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Distributed"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Distributed"]),
-        .target(name: "Training", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Evaluation", "Distributed", "Yams"]),
+        .target(name: "Training", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Detector", "Evaluation", "Distributed", "Yams"]),
 
         // Executables: the CLI is thin; the benchmark binary backs `make bench`.
         .executableTarget(name: "refclip", dependencies: [
-            "Tensors", "Layers", "Models", "Datasets", "Evaluation", "Training", "Distributed",
+            "Tensors", "Layers", "Models", "Datasets", "Detector", "Evaluation", "Training", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "refclip-bench", dependencies: [
@@ -44,14 +44,14 @@ let package = Package(
         ]),
 
         // Tests: gradient checks, fixtures and process helpers shared by the test targets.
-        .target(name: "TestSupport", dependencies: ["Tensors", "Layers", "Models", "Distributed"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Tensors", "Layers", "Models", "Detector", "Distributed"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Tensors", "Layers", "Distributed", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensors", "Layers", "Models", "Distributed", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Tensors", "Datasets", "Distributed", "TestSupport"]),
         .testTarget(name: "DetectorTests", dependencies: ["Tensors", "Datasets", "Detector", "CImage", "TestSupport"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Tensors", "Training", "TestSupport"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Tensors", "Datasets", "Detector", "Training", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Tensors", "Layers", "Models", "Training", "Distributed", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

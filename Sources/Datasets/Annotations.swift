@@ -62,9 +62,19 @@ public struct Annotations: Sendable {
     /// Reads and validates `path`: every entry needs a positive-size box of four numbers and at least
     /// one expression with a word in it; `ref_types`, when present, matches the expressions.
     public static func load(_ path: String) throws -> Annotations {
+        try decode(try bytes(path), source: path)
+    }
+
+    /// The raw bytes of the annotation file at `path`.
+    public static func bytes(_ path: String) throws -> Data {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw InputError(file: path, "cannot read the annotation file", hint: "check the path (data.annotations)")
         }
+        return data
+    }
+
+    /// Decodes and validates annotation JSON; `source` names it in errors.
+    public static func decode(_ data: Data, source path: String) throws -> Annotations {
         let file: AnnotationFile
         do {
             file = try JSONDecoder().decode(AnnotationFile.self, from: data)

@@ -79,6 +79,8 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
     /// What produced the features (detector files and their hashes, or the synthetic generator's seed).
     public var producer: [String: String]
     public var images: [ImageInfo]
+    /// Ids of images the producer could not read (missing or undecodable files); their entries are skipped.
+    public var unavailableImages: [Int]?
     var records: [RecordLocation] = []
 
     public init(dtype: FeatureDType, layout: FeatureLayout, views: [Int], imagesPerShard: Int, producer: [String: String],
@@ -103,6 +105,9 @@ public struct FeatureStoreWriter {
     public let manifest: FeatureManifest
     public var compressionLevel: Int32 = 3
 
+    /// Prepares `directory`. Its `plan.json` records the manifest the shards are written for: a
+    /// directory that holds shards of a different plan (other images, sizes, detector) is refused
+    /// rather than mixed.
     public init(directory: String, manifest: FeatureManifest) throws {
         self.directory = directory
         self.manifest = manifest
@@ -110,6 +115,18 @@ public struct FeatureStoreWriter {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw InputError(file: directory, "cannot create the feature-store directory: \(error.localizedDescription)")
+        }
+        let planPath = directory + "/plan.json"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let plan = [UInt8](try encoder.encode(manifest))
+        if let existing = FileManager.default.contents(atPath: planPath) {
+            guard let previous = try? JSONDecoder().decode(FeatureManifest.self, from: existing), previous == manifest else {
+                throw InputError(file: planPath, "the directory holds shards of a different extraction (other images, sizes, dtype or producer)",
+                                 hint: "delete \(directory) or write to another directory")
+            }
+        } else {
+            try writeFileAtomically(planPath, bytes: plan)
         }
     }
 
@@ -241,7 +258,7 @@ public final class FeatureStore: @unchecked Sendable {
         return i
     }
 
-    /// Reads one record. Thread-safe.
+    /// Reads one record; `view` is a position in `manifest.views` (see `viewIndex(_:)`). Thread-safe.
     public func read(image: Int, view: Int) throws -> FeatureRecord {
         let counts = manifest.layout.counts(view: manifest.views[view])
         let ends = counts.maps.reduce(into: [0]) { $0.append($0.last! + $1) }

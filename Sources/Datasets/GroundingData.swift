@@ -35,6 +35,8 @@ public struct GroundingData: Codable, Sendable {
     public var maxTokens: Int
     public var images: [ImageInfo]
     public var splits: [String: [GroundingItem]]
+    /// Entries left out because the feature store could not read their image.
+    public var skippedEntries = 0
 
     /// Reads annotations and word vectors and checks them against the feature store's images.
     public static func prepare(annotations path: String, wordVectors vectorPath: String, store: FeatureStore,
@@ -43,9 +45,15 @@ public struct GroundingData: Codable, Sendable {
         let vocabulary = annotations.vocabulary
         let vectors = try WordVectorTable.load(vectorPath, for: vocabulary)
         var splits: [String: [GroundingItem]] = [:]
+        let unavailable = Set(store.manifest.unavailableImages ?? [])
+        var skipped = 0
         for split in annotations.splitNames {
             var items: [GroundingItem] = []
             for (i, entry) in annotations.splits[split]!.enumerated() {
+                if unavailable.contains(entry.iid) {
+                    skipped += 1
+                    continue
+                }
                 guard let image = store.index(ofImage: entry.iid) else {
                     throw InputError(file: path, location: "\(split)[\(i)].iid", "image \(entry.iid) is not in the feature store \(store.directory)",
                                      hint: "extract features for every annotated image")
@@ -71,7 +79,8 @@ public struct GroundingData: Codable, Sendable {
             splits[split] = items
         }
         return GroundingData(vocabulary: vocabulary, wordDimension: vectors.dimension, wordVectors: vectors.table,
-                             missingWords: vectors.missing, maxTokens: maxTokens, images: store.manifest.images, splits: splits)
+                             missingWords: vectors.missing, maxTokens: maxTokens, images: store.manifest.images, splits: splits,
+                             skippedEntries: skipped)
     }
 
     /// Rank 0 prepares (`make`), the others receive it.

@@ -82,6 +82,9 @@ public final class TrainingRun<Phase: TrainingPhase> {
         }
         let train = try data.items("train")
         for split in config.strings("train.eval_splits") { _ = try data.items(split) }
+        if data.skippedEntries > 0 {
+            output("note: \(data.skippedEntries) annotation entries skipped: the feature store could not read their images (see its unavailableImages)")
+        }
         if !data.missingWords.isEmpty {
             output("note: \(data.missingWords.count) of \(data.vocabulary.count - 3) words have no vector (zeros): \(data.missingWords.prefix(10).joined(separator: ", "))")
         }

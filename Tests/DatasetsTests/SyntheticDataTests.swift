@@ -36,7 +36,7 @@ final class SyntheticDataTests: XCTestCase {
         XCTAssertEqual(Set(one.keys), ["annotations.json", "word_vectors.txt", "scenes.json", "synthetic.json", "features/manifest.json",
                                        "features/shard-00000.bin", "features/shard-00000.index.json", "features/shard-00001.bin",
                                        "features/shard-00001.index.json", "features/shard-00002.bin", "features/shard-00002.index.json",
-                                       "features/shard-00003.bin", "features/shard-00003.index.json"])
+                                       "features/shard-00003.bin", "features/shard-00003.index.json", "features/plan.json"])
         XCTAssertEqual(one, try contents(base + "/two"), "2 ranks write the same bytes as 1")
         XCTAssertEqual(one, try contents(base + "/again"), "the same config gives the same bytes")
 

@@ -1,0 +1,145 @@
+// ExtractCommandLineTests.swift — `refclip extract` end to end on a tiny real-format dataset made
+// here (PNG images with coloured boxes, RefCOCO-layout annotations, word vectors, the tiny Darknet
+// cfg with random weights): 2 ranks under mpirun write the single-rank store byte for byte; an
+// interrupted extraction redoes only its unfinished shard; a missing image is reported, not fatal;
+// and a short teacher training runs on the store.
+
+import Datasets
+import Detector
+import Foundation
+import Tensors
+import TestSupport
+import XCTest
+
+final class ExtractCommandLineTests: XCTestCase {
+    /// The dataset's directory: images/, annotations.json, word_vectors.txt, tiny.cfg, tiny.weights, extract.yaml.
+    private static let dataset: URL = {
+        let root = RefclipWorkspace.root.appendingPathComponent("real")
+        try? FileManager.default.createDirectory(at: root.appendingPathComponent("images"), withIntermediateDirectories: true)
+        return root
+    }()
+
+    private static let colours: [(name: String, rgb: [UInt8])] = [("red", [220, 30, 30]), ("green", [30, 200, 40]), ("blue", [30, 40, 220])]
+
+    /// Seven images of alternating orientation, two coloured boxes each; image 8 is named but missing.
+    private static func makeDataset() throws {
+        let root = dataset.path
+        guard !FileManager.default.fileExists(atPath: root + "/extract.yaml") else { return }
+        var train: [AnnotationEntry] = [], val: [AnnotationEntry] = []
+        for id in 1 ... 7 {
+            let (width, height) = id % 2 == 0 ? (120, 90) : (80, 110)
+            var pixels = [UInt8](repeating: 90, count: width * height * 3)
+            for k in 0 ..< 2 {
+                let colour = colours[(id + k) % 3]
+                let box = [Double(8 + k * width / 2), Double(10 + k * 7), Double(width / 3), Double(height / 3)]
+                for y in Int(box[1]) ..< Int(box[1] + box[3]) {
+                    for x in Int(box[0]) ..< Int(box[0] + box[2]) { for c in 0 ..< 3 { pixels[(y * width + x) * 3 + c] = colour.rgb[c] } }
+                }
+                let entry = AnnotationEntry(iid: id, bbox: box, catID: k + 1, refs: ["the \(colour.name) box", "\(colour.name) one"], maskID: id * 10 + k)
+                if id <= 5 { train.append(entry) } else { val.append(AnnotationEntry(iid: id, bbox: box, catID: k + 1, refs: [entry.refs[0]], maskID: entry.maskID)) }
+            }
+            try Data(try RGBImage(width: width, height: height, pixels: pixels).pngData()).write(to: URL(fileURLWithPath: "\(root)/images/\(id).png"))
+        }
+        train.append(AnnotationEntry(iid: 8, bbox: [1, 1, 5, 5], catID: 1, refs: ["the lost box"], maskID: 80))
+        try Annotations(splits: ["train": train, "val": val]).write(to: root + "/annotations.json")
+        let words = ["the", "red", "green", "blue", "box", "one", "lost"]
+        try words.enumerated().map { i, w in w + " " + (0 ..< 6).map { String(Float((i * 7 + $0) % 5) * 0.1 - 0.2) }.joined(separator: " ") }
+            .joined(separator: "\n").write(toFile: root + "/word_vectors.txt", atomically: true, encoding: .utf8)
+        try tinyDarknetConfigText.write(toFile: root + "/tiny.cfg", atomically: true, encoding: .utf8)
+        let config = try DarknetConfig(text: tinyDarknetConfigText, source: "tiny.cfg")
+        try Data(try randomDarknetWeights(config, seed: 11).encoded()).write(to: URL(fileURLWithPath: root + "/tiny.weights"))
+        try """
+        detector:
+          cfg: \(root)/tiny.cfg
+          weights: \(root)/tiny.weights
+        data:
+          annotations: \(root)/annotations.json
+          images: \(root)/images
+          image_names: "%d.png"
+        output:
+          features: \(root)/features
+          views: [64, 96]
+          dtype: f32
+          images_per_shard: 2
+        """.write(toFile: root + "/extract.yaml", atomically: true, encoding: .utf8)
+    }
+
+    private func extract(into directory: String, ranks: Int? = nil) throws -> String {
+        try Self.makeDataset()
+        return try RefclipWorkspace.succeed(["extract", "--config", Self.dataset.path + "/extract.yaml", "--set", "output.features=\(directory)",
+                                             "--blas-threads", "1"], ranks: ranks)
+    }
+
+    /// Every file of a directory and its bytes.
+    private func contents(_ directory: String) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            files[name] = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))
+        }
+        return files
+    }
+
+    func testTwoRanksWriteTheSingleRankStoreByteForByte() throws {
+        let single = Self.dataset.path + "/store-1", double = Self.dataset.path + "/store-2"
+        let output = try extract(into: single)
+        XCTAssertTrue(output.contains("skipping image 8") && output.contains("/8.png"), output)
+        XCTAssertTrue(output.contains("1 images unavailable"), output)
+        try extract(into: double, ranks: 2)
+        let (a, b) = (try contents(single), try contents(double))
+        XCTAssertEqual(a.keys.sorted(), b.keys.sorted())
+        XCTAssertEqual(a.keys.filter { $0.hasSuffix(".bin") }.count, 4, "7 images, 2 per shard")
+        for (name, bytes) in a { XCTAssertEqual(bytes, b[name], name) }
+
+        let store = try FeatureStore(directory: single)
+        XCTAssertEqual(store.manifest.layout, FeatureLayout(channels: [32, 20, 24], anchorsPerCell: 3))
+        XCTAssertEqual(store.manifest.images.map(\.id), Array(1 ... 7))
+        XCTAssertEqual(store.manifest.images[1], ImageInfo(id: 2, width: 120, height: 90))
+        XCTAssertEqual(store.manifest.unavailableImages, [8])
+        XCTAssertNotNil(store.manifest.producer["weights_sha256"])
+
+        // The stored record is the detector's output on the letterboxed image.
+        let network = try DarknetNetwork(cfg: Self.dataset.path + "/tiny.cfg", weights: Self.dataset.path + "/tiny.weights")
+        let image = try RGBImage(contentsOf: Self.dataset.path + "/images/2.png")
+        let input = Tensor()
+        letterboxInput(image, Letterbox(originalWidth: 120, originalHeight: 90, size: 96), normalization: .unitRange, into: input)
+        network.forward(input)
+        XCTAssertEqual(try store.read(image: 1, view: try store.viewIndex(96)), network.record(inputSize: 96))
+    }
+
+    func testAnInterruptedExtractionRedoesOnlyItsUnfinishedShard() throws {
+        let directory = Self.dataset.path + "/store-resumed"
+        try extract(into: directory)
+        let complete = try contents(directory)
+        // An interruption inside shard 2: its data may be written, its index (written last) is not.
+        try FileManager.default.removeItem(atPath: directory + "/shard-00002.index.json")
+        try FileManager.default.removeItem(atPath: directory + "/manifest.json")
+        let before = try FileManager.default.attributesOfItem(atPath: directory + "/shard-00000.bin")[.modificationDate] as? Date
+        Thread.sleep(forTimeInterval: 0.01)
+        let output = try extract(into: directory)
+        XCTAssertTrue(output.contains("1 shards written, 3 already complete"), output)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: directory + "/shard-00000.bin")[.modificationDate] as? Date, before)
+        XCTAssertEqual(try contents(directory), complete)
+
+        // A different extraction into the same directory is refused, not mixed in.
+        let (status, refusal) = try RefclipWorkspace.run(["extract", "--config", Self.dataset.path + "/extract.yaml",
+                                                          "--set", "output.features=\(directory)", "--set", "output.views=64"])
+        XCTAssertEqual(status, 2, refusal)
+        XCTAssertTrue(refusal.contains("different extraction") && refusal.contains("plan.json"), refusal)
+    }
+
+    func testATeacherTrainsOnTheExtractedStore() throws {
+        let directory = Self.dataset.path + "/store-train"
+        try extract(into: directory)
+        let root = Self.dataset.path
+        let output = try RefclipWorkspace.succeed([
+            "train", "--config", packageRoot.appendingPathComponent("configs/synthetic-teacher.yaml").path,
+            "--set", "data.annotations=\(root)/annotations.json", "--set", "data.features=\(directory)",
+            "--set", "data.word_vectors=\(root)/word_vectors.txt", "--set", "data.view=96", "--set", "output.dir=\(RefclipWorkspace.runs)",
+            "--set", "name=real-teacher", "--set", "model.hidden=16", "--set", "model.ffn=24", "--set", "model.fusion_hidden=12",
+            "--set", "model.selected_cells=4", "--set", "train.batch=4", "--set", "train.epochs=2", "--set", "train.eval_batch=3",
+            "--set", "train.eval_splits=val", "--blas-threads", "1",
+        ])
+        XCTAssertTrue(output.contains("1 annotation entries skipped"), output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: RefclipWorkspace.runs + "/real-teacher/best.refclip"), output)
+    }
+}
