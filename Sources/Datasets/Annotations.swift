@@ -89,7 +89,13 @@ public struct Annotations: Sendable {
         return annotations
     }
 
+    /// The split names of the RefCOCO family, ReferIt and the synthetic sets.
+    public static let knownSplits: Set<String> = ["train", "val", "test", "testA", "testB", "testC"]
+
     func validate(file: String) throws {
+        for split in splitNames where !Self.knownSplits.contains(split) {
+            throw InputError(file: file, location: split, "unknown split name", hint: "splits are \(Self.knownSplits.sorted().joined(separator: ", "))")
+        }
         for split in splitNames {
             for (i, entry) in splits[split]!.enumerated() {
                 let place = "\(split)[\(i)]"

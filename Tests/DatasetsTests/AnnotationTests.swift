@@ -35,5 +35,6 @@ final class AnnotationTests: XCTestCase {
         assertRefused(#"{"train": [{"iid": 1, "bbox": [1, 2, 3, 4], "cat_id": 3, "refs": []}]}"#, mentioning: "train[0].refs", "no expressions")
         assertRefused(#"{"testA": [{"iid": 1, "bbox": [1, 2, 3, 4], "cat_id": 3, "refs": ["ok", "?!"]}]}"#, mentioning: "testA[0].refs[1]", "no words")
         assertRefused(#"{"train": [{"iid": 1, "bbox": [1, 2, 3, 4], "cat_id": 3, "refs": ["a"], "ref_types": []}]}"#, mentioning: "ref_types")
+        assertRefused(#"{"tain": [{"iid": 1, "bbox": [1, 2, 3, 4], "cat_id": 3, "refs": ["a"]}]}"#, mentioning: "tain", "unknown split name")
     }
 }
