@@ -27,6 +27,11 @@ public struct Vocabulary: Codable, Equatable, Sendable {
         for expression in expressions { for token in tokenize(expression) { add(token) } }
     }
 
+    /// The vocabulary whose words by id are `words` (a checkpoint's list, special tokens first).
+    public init(words: [String]) {
+        for word in words.dropFirst(3) { add(word) }
+    }
+
     public var count: Int { words.count }
 
     public mutating func add(_ word: String) {

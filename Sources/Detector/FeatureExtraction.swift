@@ -128,8 +128,9 @@ private func producerRecord(_ settings: ExtractionSettings) throws -> [String: S
         "kind": "darknet",
         "cfg": settings.cfg, "cfg_sha256": try SHA256.hex(file: settings.cfg),
         "weights": settings.weights, "weights_sha256": try SHA256.hex(file: settings.weights),
-        "feature_layers": settings.featureLayers.map { "\($0)" } ?? "from the cfg",
-        "preprocessing": "RGB, letterbox (bilinear, half-pixel centres, truncated sizes, centred, fill \(Int(letterboxFill))), normalization \(settings.normalization)",
+        "feature_layers": settings.featureLayers.map { $0.map(String.init).joined(separator: ",") } ?? "auto",
+        "normalization": "\(settings.normalization)",
+        "preprocessing": "RGB, letterbox (bilinear, half-pixel centres, truncated sizes, centred, fill \(Int(letterboxFill)))",
         "annotations": settings.annotations, "image_names": settings.naming.pattern,
     ]
 }

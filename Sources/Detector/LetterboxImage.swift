@@ -16,9 +16,11 @@ public enum InputNormalization: Equatable, Sendable, CustomStringConvertible {
     /// ImageNet's statistics, the RefCLIP reference's normalization.
     public static let imageNet = InputNormalization.meanStd(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
 
+    /// "unit", "imagenet", or the statistics of another mean/std normalization.
     public var description: String {
         switch self {
         case .unitRange: return "unit"
+        case .imageNet: return "imagenet"
         case let .meanStd(mean, std): return "mean \(mean) std \(std)"
         }
     }

@@ -14,7 +14,7 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate checkpoints (teacher or student) on one or more splits.",
         discussion: """
-            Data paths come from the first checkpoint's config unless overridden with --set data.KEY=VALUE; every \\
+            Data paths come from the first checkpoint's config unless overridden with --set data.KEY=VALUE; every \
             checkpoint must have been trained with the same vocabulary. With several checkpoints the table shows them side by side.
             """)
 

@@ -11,9 +11,9 @@ struct ExtractCommand: ParsableCommand {
         commandName: "extract",
         abstract: "Run a Darknet detector over the annotated images and write a feature store.",
         discussion: """
-            Every image the annotations name, at every size in output.views: letterboxed, through the detector, its three \\
-            head-feeding maps and the stride-32 anchors stored. Shards are split across ranks under mpirun; finished shards \\
-            are kept, so running the same command again resumes. Missing or undecodable images are reported by path and \\
+            Every image the annotations name, at every size in output.views: letterboxed, through the detector, its three \
+            head-feeding maps and the stride-32 anchors stored. Shards are split across ranks under mpirun; finished shards \
+            are kept, so running the same command again resumes. Missing or undecodable images are reported by path and \
             skipped. See configs/refcoco-extract.yaml.
             """)
 

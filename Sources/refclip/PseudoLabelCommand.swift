@@ -13,8 +13,8 @@ struct PseudoLabelCommand: ParsableCommand {
         commandName: "pseudo-label",
         abstract: "Label every training expression with the teacher's box, for the student.",
         discussion: """
-            Writes an annotation file: the train split with one entry per expression and the teacher's box (original pixels), \\
-            the other splits copied unchanged, and an info object with the teacher checkpoint's SHA-256, step and config and the \\
+            Writes an annotation file: the train split with one entry per expression and the teacher's box (original pixels), \
+            the other splits copied unchanged, and an info object with the teacher checkpoint's SHA-256, step and config and the \
             pseudo-labels' accuracy against the annotated boxes. Data paths come from the checkpoint's config unless overridden.
             """)
 

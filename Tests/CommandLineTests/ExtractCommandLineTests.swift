@@ -9,6 +9,7 @@ import Detector
 import Foundation
 import Tensors
 import TestSupport
+import Training
 import XCTest
 
 final class ExtractCommandLineTests: XCTestCase {
@@ -140,6 +141,28 @@ final class ExtractCommandLineTests: XCTestCase {
             "--set", "train.eval_splits=val", "--blas-threads", "1",
         ])
         XCTAssertTrue(output.contains("1 annotation entries skipped"), output)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: RefclipWorkspace.runs + "/real-teacher/best.refclip"), output)
+        let checkpoint = RefclipWorkspace.runs + "/real-teacher/best.refclip"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint), output)
+
+        // `ground` on the image file gives the box the model gives on the stored features of that image.
+        let svg = root + "/ground.svg"
+        let grounded = try RefclipWorkspace.succeed(["ground", "--checkpoint", checkpoint, "--image", root + "/images/6.png",
+                                                     "--text", "the green box!", "--out", svg])
+        let printed = try XCTUnwrap(grounded.split(separator: "\n").first { $0.contains("in image pixels") }, grounded)
+        let numbers = printed.split(separator: ":").last!.split(separator: " ").compactMap { Double($0) }
+        let store = try FeatureStore(directory: directory)
+        let grounder = try SingleImageGrounder(checkpoint: checkpoint)
+        let image = try XCTUnwrap(store.index(ofImage: 6))
+        let choice = try grounder.ground(try store.read(image: image, view: try store.viewIndex(96)), expression: "the green box!")
+        let expected = Letterbox(originalWidth: 120, originalHeight: 90, size: 96).toOriginal(box: choice.box.map(Double.init))
+        XCTAssertEqual(numbers.count, 4, grounded)
+        for (a, b) in zip(numbers, expected) { XCTAssertEqual(a, b, accuracy: 0.051, grounded) }
+        let drawing = try String(contentsOfFile: svg, encoding: .utf8)
+        XCTAssertTrue(drawing.hasPrefix("<svg") && drawing.contains("data:image/png;base64,") && drawing.contains("<rect"), drawing)
+        XCTAssertTrue(drawing.contains("the green box!"))
+
+        let (status, refusal) = try RefclipWorkspace.run(["ground", "--checkpoint", checkpoint, "--image", root + "/images/8.png", "--text", "x"])
+        XCTAssertEqual(status, 2)
+        XCTAssertTrue(refusal.contains("8.png"), refusal)
     }
 }

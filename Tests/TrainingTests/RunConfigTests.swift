@@ -64,7 +64,7 @@ final class RunConfigTests: XCTestCase {
     /// The configs the repository ships load against their phase's keys and give a valid model.
     func testShippedTrainingConfigsLoad() throws {
         let directory = packageRoot.appendingPathComponent("configs")
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") && !$0.hasSuffix("-data.yaml") }
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") && !$0.hasSuffix("-data.yaml") && !$0.hasSuffix("-extract.yaml") }
         XCTAssertEqual(Set(names), ["synthetic-teacher.yaml", "synthetic-student.yaml", "refcoco-teacher.yaml", "refcoco-student.yaml"])
         for name in names {
             let (phase, config) = try loadPhaseConfig(path: directory.appendingPathComponent(name).path, overrides: [])
@@ -76,6 +76,19 @@ final class RunConfigTests: XCTestCase {
             } else {
                 XCTAssertNoThrow(try teacherShape(config, vocabularySize: 10, wordDimension: 4, channels: [2, 3, 4]), name)
             }
+        }
+    }
+
+    func testShippedExtractionConfigLoads() throws {
+        let path = packageRoot.appendingPathComponent("configs/refcoco-extract.yaml").path
+        let settings = try extractionSettings(try RunConfig(schema: extractionSchema, path: path))
+        XCTAssertEqual(settings.views, [320, 416, 512])
+        XCTAssertNil(settings.featureLayers)
+        XCTAssertEqual(settings.imagePath(9), "data/coco/train2014/COCO_train2014_000000000009.jpg")
+        let student = try loadPhaseConfig(path: packageRoot.appendingPathComponent("configs/refcoco-student.yaml").path, overrides: []).config
+        XCTAssertTrue(Set(student.ints("train.views")).isSubset(of: settings.views), "the student's views are extracted")
+        XCTAssertThrowsError(try extractionSettings(try RunConfig(schema: extractionSchema, path: path, overrides: ["data.image_names=img%s.jpg"]))) {
+            XCTAssertTrue("\($0)".contains("data.image_names"), "\($0)")
         }
     }
 
