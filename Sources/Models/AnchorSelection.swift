@@ -73,3 +73,43 @@ public final class CellGather {
         return inputGrad
     }
 }
+
+/// Rows of a [B, N, D] tensor, K chosen per sample: [B, K, D]. Backward scatters into a zeroed
+/// [B, N, D] gradient.
+public final class RowGather {
+    private var inputShape: [Int] = []
+    private var rows: [Int] = []
+    public let output = Tensor()
+    public let inputGrad = Tensor()
+
+    public init() {}
+
+    /// `rows` holds K row indices per sample.
+    @discardableResult
+    public func forward(_ x: Tensor, rows: [Int]) -> Tensor {
+        let (b, n, d) = (x.shape[0], x.shape[1], x.shape[2])
+        precondition(rows.count % b == 0, "RowGather: \(rows.count) rows for \(b) samples")
+        let k = rows.count / b
+        inputShape = x.shape
+        self.rows = rows
+        output.reshape([b, k, d])
+        for i in 0 ..< b {
+            for s in 0 ..< k { (output.data + (i * k + s) * d).update(from: x.data + (i * n + rows[i * k + s]) * d, count: d) }
+        }
+        return output
+    }
+
+    @discardableResult
+    public func backward(_ dy: Tensor) -> Tensor {
+        let (b, n, d) = (inputShape[0], inputShape[1], inputShape[2])
+        let k = rows.count / b
+        inputGrad.reshapeZeroed(inputShape)
+        for i in 0 ..< b {
+            for s in 0 ..< k {
+                let target = inputGrad.data + (i * n + rows[i * k + s]) * d, g = dy.data + (i * k + s) * d
+                for j in 0 ..< d { target[j] += g[j] }
+            }
+        }
+        return inputGrad
+    }
+}

@@ -32,13 +32,17 @@ public struct TeacherInputs {
     public var anchorBoxes: Tensor
     /// Row-major [B, maxTokens] token ids, 0 = padding.
     public var tokenIDs: [Int]
+    /// [B, cells]: the share of each stride-32 cell the item's box covers, for the attention–mask
+    /// consistency loss; nil when the batch trains without boxes.
+    public var cellMasks: [Float]?
 
-    public init(f52: Tensor, f26: Tensor, f13: Tensor, anchorBoxes: Tensor, tokenIDs: [Int]) {
+    public init(f52: Tensor, f26: Tensor, f13: Tensor, anchorBoxes: Tensor, tokenIDs: [Int], cellMasks: [Float]? = nil) {
         self.f52 = f52
         self.f26 = f26
         self.f13 = f13
         self.anchorBoxes = anchorBoxes
         self.tokenIDs = tokenIDs
+        self.cellMasks = cellMasks
     }
 
     public var batch: Int { f13.shape[0] }
@@ -78,8 +82,11 @@ public final class RefCLIPTeacher {
     public let fusion: MultiScaleFusion
     public let linearVS: Linear, linearTS: Linear
     private let gather = CellGather()
+    private let selectRows = RowGather()
     /// The cells selected in the last forward, `selectedCells` per image.
     public private(set) var selectedCells: [Int] = []
+    /// Whether the last forward projected every cell (for a heatmap).
+    private var projectedEveryCell = false
 
     public init(shape: TeacherShape, seed: UInt64) {
         self.shape = shape
@@ -90,25 +97,38 @@ public final class RefCLIPTeacher {
         fusion = MultiScaleFusion(params, buffers: buffers, "multi_scale_manner", shape: shape.fusion)
     }
 
-    /// Projected anchors [B, K, D] and projected texts [B, D].
-    public func forward(_ inputs: TeacherInputs, _ context: ForwardContext) -> (anchors: Tensor, text: Tensor) {
+    /// Projected anchors [B, K, D] and projected texts [B, D]; with `everyCell`, also every cell of
+    /// the stride-32 grid projected, [B, g·g, D] (the anchors are then rows of it).
+    public func forward(_ inputs: TeacherInputs, _ context: ForwardContext, everyCell: Bool = false)
+        -> (anchors: Tensor, text: Tensor, cells: Tensor?) {
         let sentence = language.forward(ids: inputs.tokenIDs, batch: inputs.batch, context)
         let text = linearTS.forward(sentence)
         let fused = fusion.forward(f52: inputs.f52, f26: inputs.f26, f13: inputs.f13, context)
         selectedCells = selectCells(inputs.anchorBoxes, count: shape.selectedCells)
-        let anchors = linearVS.forward(gather.forward(fused, cells: selectedCells))
-        return (anchors, text)
+        projectedEveryCell = everyCell
+        guard everyCell else { return (linearVS.forward(gather.forward(fused, cells: selectedCells)), text, nil) }
+        let grid = fused.shape[2] * fused.shape[3]
+        let all = (0 ..< inputs.batch).flatMap { _ in 0 ..< grid }
+        let cells = linearVS.forward(gather.forward(fused, cells: all))
+        return (selectRows.forward(cells, rows: selectedCells), text, cells)
     }
 
-    /// Accumulates parameter gradients from ∂L/∂anchors and ∂L/∂text.
-    public func backward(anchorGrad: Tensor, textGrad: Tensor) {
-        fusion.backward(gather.backward(linearVS.backward(anchorGrad)))
+    /// Accumulates parameter gradients from ∂L/∂anchors and ∂L/∂text, and from ∂L/∂cells when the
+    /// forward projected every cell.
+    public func backward(anchorGrad: Tensor, textGrad: Tensor, cellGrad: Tensor? = nil) {
+        if projectedEveryCell {
+            let grad = selectRows.backward(anchorGrad)
+            if let cellGrad { accumulate(cellGrad, into: grad) }
+            fusion.backward(gather.backward(linearVS.backward(grad)))
+        } else {
+            fusion.backward(gather.backward(linearVS.backward(anchorGrad)))
+        }
         language.backward(linearTS.backward(textGrad))
     }
 
     /// Each expression grounded in its own image (run in inference mode).
     public func predict(_ inputs: TeacherInputs, _ context: ForwardContext) -> [AnchorPrediction] {
-        let (anchors, text) = forward(inputs, context)
+        let (anchors, text, _) = forward(inputs, context)
         let (b, k, d) = (anchors.shape[0], anchors.shape[1], anchors.shape[2])
         let boxes = inputs.anchorBoxes
         let (cells, perCell, channels) = (boxes.shape[1], boxes.shape[2], boxes.shape[3])

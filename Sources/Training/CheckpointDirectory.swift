@@ -40,7 +40,7 @@ public struct CheckpointDirectory {
         try write(path)
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         var all = try entries().filter { $0.file != file }
-        all.append(CheckpointEntry(file: file, step: step, epoch: epoch, bytes: bytes ?? 0))
+        all.append(CheckpointEntry(file: file, step: step, epoch: epoch, bytes: bytes))
         let kept = Array(all.suffix(max(keep, 1)))
         try writeIndex(kept)
         for old in all.dropLast(kept.count) { try? FileManager.default.removeItem(atPath: directory + "/" + old.file) }

@@ -12,6 +12,8 @@ import Tensors
 /// The teacher phase's keys.
 public let teacherSchema: [ConfigKey] = commonKeys(phase: "teacher") + modelKeys(layers: 3) + [
     ConfigKey("model.selected_cells", .int, "17", "cells kept per image (34 for ReferIt)"),
+    ConfigKey("train.amc_weight", .float, "0",
+              "weight of SynGround's attention–mask consistency loss on the training boxes (0: weakly supervised, boxes unused)"),
 ]
 
 /// The teacher's dimensions from a validated config.
@@ -29,6 +31,7 @@ public final class TeacherPhase: TrainingPhase {
     private let stepper: TeacherStep
     private let context: PhaseContext
     private let view: Int
+    private let consistencyWeight: Float
     private var slots = [FeatureBatch(), FeatureBatch()]
     private var scratch = FeatureStore.ReadScratch()
 
@@ -38,7 +41,9 @@ public final class TeacherPhase: TrainingPhase {
         let shape = try teacherShape(context.config, vocabularySize: context.data.vocabulary.count, wordDimension: context.data.wordDimension,
                                      channels: context.store.manifest.layout.channels)
         model = RefCLIPTeacher(shape: shape, seed: context.seed)
-        stepper = TeacherStep(model: model, settings: settings.optimizer, communicator: context.communicator)
+        consistencyWeight = context.config.float("train.amc_weight")
+        guard consistencyWeight >= 0 else { throw InputError(file: context.config.source, location: "train.amc_weight", "must not be negative") }
+        stepper = TeacherStep(model: model, settings: settings.optimizer, communicator: context.communicator, consistencyWeight: consistencyWeight)
     }
 
     public var params: ParameterStore { model.params }
@@ -53,7 +58,17 @@ public final class TeacherPhase: TrainingPhase {
         try slots[slot].load(context.store, images: items.map { context.train[$0].image }, view: view, scratch: &scratch)
         let batch = slots[slot]
         return TeacherInputs(f52: batch.maps[0], f26: batch.maps[1], f13: batch.maps[2], anchorBoxes: batch.boxes,
-                             tokenIDs: chosenExpressions(items, epoch: epoch, context: context))
+                             tokenIDs: chosenExpressions(items, epoch: epoch, context: context),
+                             cellMasks: consistencyWeight > 0 ? cellMasks(items) : nil)
+    }
+
+    /// Each item's box coverage of the stride-32 cells at this phase's input size.
+    private func cellMasks(_ items: [Int]) -> [Float] {
+        items.flatMap { item -> [Float] in
+            let info = context.store.manifest.images[context.train[item].image]
+            let letterbox = Letterbox(originalWidth: info.width, originalHeight: info.height, size: view)
+            return boxCoverage(letterbox.toCanvas(box: context.train[item].box).map(Float.init), grid: view / 32, size: view)
+        }
     }
 
     public func step(_ batch: TeacherInputs, context forward: ForwardContext, lr: Float) -> StepResult {

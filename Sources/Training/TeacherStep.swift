@@ -1,7 +1,8 @@
 // TeacherStep.swift — one optimizer step of the RefCLIP teacher on this rank's share of a global
 // batch, top to bottom:
 //   forward (language, fusion with synchronized BatchNorm, anchor selection, projections)
-//   → distributed contrastive loss → backward → all-reduce of the flat gradient
+//   → distributed contrastive loss (+ weighted attention–mask consistency when the batch has boxes)
+//   → backward → all-reduce of the flat gradient
 //   → global norm (identical on every rank) → skip on NaN/Inf, else clip and Adam (OptimizerUpdate).
 
 import Distributed
@@ -14,14 +15,20 @@ public final class TeacherStep {
     public let model: RefCLIPTeacher
     public let optimizer: Adam
     public let settings: OptimizerSettings
+    /// Weight of the attention–mask consistency loss (0: the reference's contrastive loss alone).
+    public let consistencyWeight: Float
     private let loss: AnchorContrastiveLoss
+    private let consistency: AttentionMaskConsistency
     private let communicator: Communicator
+    private let combinedTextGrad = Tensor(), weightedCellGrad = Tensor()
 
-    public init(model: RefCLIPTeacher, settings: OptimizerSettings, communicator: Communicator) {
+    public init(model: RefCLIPTeacher, settings: OptimizerSettings, communicator: Communicator, consistencyWeight: Float = 0) {
         self.model = model
         self.settings = settings
         self.communicator = communicator
+        self.consistencyWeight = consistencyWeight
         loss = AnchorContrastiveLoss(communicator: communicator)
+        consistency = AttentionMaskConsistency(communicator: communicator)
         optimizer = Adam(parameterCount: model.params.count, beta1: settings.beta1, beta2: settings.beta2,
                          eps: settings.eps, weightDecay: settings.weightDecay)
     }
@@ -30,10 +37,21 @@ public final class TeacherStep {
     /// gradient (of the global mean loss) in `model.params.grads`.
     public func computeGradients(_ inputs: TeacherInputs, _ context: ForwardContext) -> Double {
         model.params.zeroGrads()
-        let (anchors, text) = model.forward(inputs, context)
-        let localLoss = loss.forward(anchors: anchors, text: text)
+        let masks = consistencyWeight > 0 ? inputs.cellMasks : nil
+        let (anchors, text, cells) = model.forward(inputs, context, everyCell: masks != nil)
+        var localLoss = loss.forward(anchors: anchors, text: text)
         loss.backward()
-        model.backward(anchorGrad: loss.anchorGrad, textGrad: loss.textGrad)
+        if let masks, let cells {
+            localLoss += Double(consistencyWeight) * consistency.forward(cells: cells, text: text, masks: masks)
+            consistency.backward()
+            combinedTextGrad.reshape(text.shape)
+            weightedCellGrad.reshape(cells.shape)
+            for i in 0 ..< text.count { combinedTextGrad.data[i] = loss.textGrad.data[i] + consistencyWeight * consistency.textGrad.data[i] }
+            for i in 0 ..< cells.count { weightedCellGrad.data[i] = consistencyWeight * consistency.cellGrad.data[i] }
+            model.backward(anchorGrad: loss.anchorGrad, textGrad: combinedTextGrad, cellGrad: weightedCellGrad)
+        } else {
+            model.backward(anchorGrad: loss.anchorGrad, textGrad: loss.textGrad)
+        }
         lastTextCosine = meanPairwiseCosine(text)
         return allReduceGradients(model.params, localLoss: localLoss, communicator: communicator)
     }

@@ -11,6 +11,8 @@ public struct RandomTeacherProblem {
     public let grid = 13, anchorsPerCell = 4
     private let f52: Tensor, f26: Tensor, f13: Tensor, boxes: Tensor
     private let tokenIDs: [Int]
+    /// One box per row (x1, y1, x2, y2 at input size 416), for the attention–mask consistency loss.
+    private let targets: [[Float]]
 
     public init(shape: TeacherShape, globalBatch: Int, seed: UInt64) {
         self.shape = shape
@@ -25,6 +27,10 @@ public struct RandomTeacherProblem {
             b[0] = 416 * key.uniform(5 * i); b[1] = 416 * key.uniform(5 * i + 1)
             b[2] = 20 + 200 * key.uniform(5 * i + 2); b[3] = 20 + 200 * key.uniform(5 * i + 3)
             b[4] = key.uniform(5 * i + 4)
+        }
+        targets = (0 ..< globalBatch).map { row in
+            let x = 300 * key.child("box").uniform(2 * row), y = 300 * key.child("box").uniform(2 * row + 1)
+            return [x, y, x + 40 + 60 * key.child("size").uniform(row), y + 50]
         }
         let t = shape.language.maxTokens
         tokenIDs = (0 ..< globalBatch).flatMap { row -> [Int] in
@@ -41,6 +47,7 @@ public struct RandomTeacherProblem {
         }
         let t = shape.language.maxTokens
         return TeacherInputs(f52: slice(f52), f26: slice(f26), f13: slice(f13), anchorBoxes: slice(boxes),
-                             tokenIDs: Array(tokenIDs[first * t ..< (first + count) * t]))
+                             tokenIDs: Array(tokenIDs[first * t ..< (first + count) * t]),
+                             cellMasks: targets[first ..< first + count].flatMap { boxCoverage($0, grid: grid, size: 416) })
     }
 }

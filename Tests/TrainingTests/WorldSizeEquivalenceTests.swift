@@ -25,13 +25,15 @@ final class WorldSizeEquivalenceTests: XCTestCase {
         var initialParameters: [Float] = [], parameters: [Float] = [], buffers: [Float] = []
     }
 
-    /// Three steps of this rank's share of the global batch; gradients of step 1 kept.
-    private func train(_ comm: Communicator) -> Trace {
+    /// Three steps of this rank's share of the global batch; gradients of step 1 kept. With a
+    /// consistency weight the attention–mask consistency loss on the rows' boxes is added.
+    private func train(_ comm: Communicator, consistencyWeight: Float = 0) -> Trace {
         let problem = RandomTeacherProblem(shape: Self.shape, globalBatch: Self.globalBatch, seed: 11)
         let model = RefCLIPTeacher(shape: Self.shape, seed: 5)
         for ref in model.frozen.refs { model.frozen.set(ref, randomTensor(ref.shape, seed: 6).array) }
         // eps 1e-6 keeps gradients that vanish by symmetry (rounding noise) from turning into ±lr steps.
-        let step = TeacherStep(model: model, settings: OptimizerSettings(eps: 1e-6, clipNorm: 0.5), communicator: comm)
+        let step = TeacherStep(model: model, settings: OptimizerSettings(eps: 1e-6, clipNorm: 0.5), communicator: comm,
+                               consistencyWeight: consistencyWeight)
         let rows = Self.globalBatch / comm.size, first = comm.rank * rows
         var trace = Trace()
         trace.initialParameters = model.params.values.array
@@ -47,12 +49,20 @@ final class WorldSizeEquivalenceTests: XCTestCase {
         return trace
     }
 
-    func testOneTwoAndFourRanksAgree() throws {
-        let single = train(SingleProcessCommunicator())
+    func testOneTwoAndFourRanksAgree() throws { try assertWorldSizesAgree(consistencyWeight: 0) }
+
+    func testOneTwoAndFourRanksAgreeWithTheConsistencyLoss() throws {
+        try assertWorldSizesAgree(consistencyWeight: 1)
+        XCTAssertNotEqual(train(SingleProcessCommunicator(), consistencyWeight: 1).losses[0], train(SingleProcessCommunicator()).losses[0],
+                          "the consistency loss contributes")
+    }
+
+    private func assertWorldSizesAgree(consistencyWeight: Float) throws {
+        let single = train(SingleProcessCommunicator(), consistencyWeight: consistencyWeight)
         let moved = zip(single.parameters, single.initialParameters).map { abs($0 - $1) }.max() ?? 0
         XCTAssertGreaterThan(moved, 1e-4, "the steps change the parameters (else the comparison proves nothing)")
         for ranks in [1, 2, 4] {
-            let traces = try ThreadCommunicator.run(ranks: ranks, train)
+            let traces = try ThreadCommunicator.run(ranks: ranks) { self.train($0, consistencyWeight: consistencyWeight) }
             for (rank, trace) in traces.enumerated() {
                 let what = "\(ranks) ranks, rank \(rank)"
                 for n in 0 ..< 3 {
