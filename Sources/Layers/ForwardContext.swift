@@ -1,5 +1,6 @@
 // ForwardContext.swift — what a forward pass needs to know beyond its inputs: the mode, the keyed
-// randomness of this step and batch, and the communicator for synchronized batch statistics.
+// randomness of this step and batch, the communicator for synchronized batch statistics, and in the
+// debug mode a probe that names the first layer whose output is not finite.
 
 import Distributed
 import Tensors
@@ -17,6 +18,8 @@ public struct ForwardContext {
     public var sampleIndices: [Int]
     /// The ranks that share one global batch.
     public var communicator: Communicator
+    /// When set (the debug mode), records the first layer whose output is not finite.
+    public var probe: NonFiniteProbe?
 
     public init(batchStatistics: Bool, dropout: Bool, stepKey: RandomKey = RandomKey(seed: 0),
                 sampleIndices: [Int], communicator: Communicator) {
@@ -36,4 +39,31 @@ public struct ForwardContext {
     public static func inference(samples: [Int], communicator: Communicator) -> ForwardContext {
         ForwardContext(batchStatistics: false, dropout: false, sampleIndices: samples, communicator: communicator)
     }
+}
+
+extension ForwardContext {
+    /// `output`, after the probe (if any) has looked for NaN or ±Inf in it under the name `layer`.
+    @discardableResult
+    public func checked(_ output: Tensor, _ layer: String) -> Tensor {
+        probe?.inspect(output, layer)
+        return output
+    }
+}
+
+/// The first layer of a forward pass whose output held NaN or ±Inf.
+public final class NonFiniteProbe: @unchecked Sendable {
+    public private(set) var firstLayer: String?
+
+    public init() {}
+
+    func inspect(_ output: Tensor, _ layer: String) {
+        guard firstLayer == nil else { return }
+        for i in 0 ..< output.count where !output.data[i].isFinite {
+            firstLayer = layer
+            return
+        }
+    }
+
+    /// Forgets the last finding, before the next forward.
+    public func reset() { firstLayer = nil }
 }

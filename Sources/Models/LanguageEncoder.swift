@@ -54,10 +54,11 @@ public final class LanguageEncoder {
     public func forward(ids: [Int], batch: Int, _ context: ForwardContext) -> Tensor {
         let t = shape.maxTokens
         mask = ids.map { $0 == 0 }
-        var y = gru.forward(embedding.forward(ids, batch: batch, length: t))
-        for block in blocks { y = block.forward(y, keyMask: mask, context) }
+        let embedded = context.checked(embedding.forward(ids, batch: batch, length: t), "lang_encoder.embedding")
+        var y = context.checked(gru.forward(embedded), "lang_encoder.gru")
+        for (i, block) in blocks.enumerated() { y = context.checked(block.forward(y, keyMask: mask, context), "lang_encoder.sa_list.\(i)") }
         tokenFeatures = y
-        return pooling.forward(y, mask: mask, context)
+        return context.checked(pooling.forward(y, mask: mask, context), "lang_encoder.att_flat")
     }
 
     /// Backpropagates ∂L/∂sentence into the encoder's parameters (the word vectors are frozen).

@@ -98,11 +98,11 @@ public final class MultiScaleFusion {
     /// V [B, H, h13, w13] from the maps f52 [B, c52, 4h, 4w], f26 [B, c26, 2h, 2w], f13 [B, c13, h, w].
     @discardableResult
     public func forward(f52: Tensor, f26: Tensor, f13: Tensor, _ context: ForwardContext) -> Tensor {
-        let m = catM.forward(upFromTop.forward(f13, context), f26)
-        let l = catL.forward(upFromMiddle.forward(m, context), f52)
-        let m2 = catM2.forward(down0.forward(l, context), m)
-        let s2 = catS.forward(down1.forward(m2, context), f13)
-        return top.forward(s2, context)
+        let m = catM.forward(context.checked(upFromTop.forward(f13, context), "multi_scale_manner.up_modules.1"), f26)
+        let l = catL.forward(context.checked(upFromMiddle.forward(m, context), "multi_scale_manner.up_modules.0"), f52)
+        let m2 = catM2.forward(context.checked(down0.forward(l, context), "multi_scale_manner.down_modules.0"), m)
+        let s2 = catS.forward(context.checked(down1.forward(m2, context), "multi_scale_manner.down_modules.1"), f13)
+        return context.checked(top.forward(s2, context), "multi_scale_manner.top_proj")
     }
 
     /// Backpropagates ∂L/∂V into the fusion's parameters, and into the input maps when enabled.

@@ -102,14 +102,14 @@ public final class RefCLIPTeacher {
     public func forward(_ inputs: TeacherInputs, _ context: ForwardContext, everyCell: Bool = false)
         -> (anchors: Tensor, text: Tensor, cells: Tensor?) {
         let sentence = language.forward(ids: inputs.tokenIDs, batch: inputs.batch, context)
-        let text = linearTS.forward(sentence)
+        let text = context.checked(linearTS.forward(sentence), "linear_ts")
         let fused = fusion.forward(f52: inputs.f52, f26: inputs.f26, f13: inputs.f13, context)
         selectedCells = selectCells(inputs.anchorBoxes, count: shape.selectedCells)
         projectedEveryCell = everyCell
-        guard everyCell else { return (linearVS.forward(gather.forward(fused, cells: selectedCells)), text, nil) }
+        guard everyCell else { return (context.checked(linearVS.forward(gather.forward(fused, cells: selectedCells)), "linear_vs"), text, nil) }
         let grid = fused.shape[2] * fused.shape[3]
         let all = (0 ..< inputs.batch).flatMap { _ in 0 ..< grid }
-        let cells = linearVS.forward(gather.forward(fused, cells: all))
+        let cells = context.checked(linearVS.forward(gather.forward(fused, cells: all)), "linear_vs")
         return (selectRows.forward(cells, rows: selectedCells), text, cells)
     }
 

@@ -50,8 +50,8 @@ public final class SimRECStudent {
     @discardableResult
     public func forward(maps: [Tensor], tokenIDs: [Int], _ context: ForwardContext) -> Tensor {
         let sentence = language.forward(ids: tokenIDs, batch: maps[0].shape[0], context)
-        let gated = zip(gates, maps).map { $0.forward($1, sentence: sentence, context) }
-        return head.forward(fusion.forward(f52: gated[0], f26: gated[1], f13: gated[2], context), context)
+        let gated = zip(gates, maps).enumerated().map { context.checked($1.0.forward($1.1, sentence: sentence, context), "fusion_manner.\($0)") }
+        return context.checked(head.forward(fusion.forward(f52: gated[0], f26: gated[1], f13: gated[2], context), context), "head")
     }
 
     /// Accumulates parameter gradients from ∂L/∂raw.

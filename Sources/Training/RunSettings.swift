@@ -36,6 +36,8 @@ func commonKeys(phase: String) -> [ConfigKey] { [
     ConfigKey("train.eval_batch", .int, "64", "evaluation batch per rank"),
     ConfigKey("train.checkpoint_every", .int, "0", "steps between checkpoints (0: after every epoch)"),
     ConfigKey("train.keep_checkpoints", .int, "3", "periodic checkpoints kept (plus best)"),
+    ConfigKey("runtime.debug_checks", .bool, "false",
+              "after every step, check that all ranks hold identical parameters and that no layer output is NaN/Inf (on in --debug)"),
     ConfigKey("runtime.watchdog_seconds", .float, "600", "end the job when no step completes for max(10 × median step, this)"),
     ConfigKey("output.dir", .string, "runs", "directory of run directories"),
 ] }

@@ -31,14 +31,18 @@ public final class TrainingRun<Phase: TrainingPhase> {
     private var config: RunConfig { settings.config }
     private let comm: Communicator
     private let output: (String) -> Void
+    private let progress: (String) -> Void
     private let makePhase: (PhaseContext) throws -> Phase
 
-    /// `output` receives rank 0's progress lines and tables.
+    /// `output` receives rank 0's messages and tables; `progress` its per-step progress lines (by
+    /// default `output`: a terminal may instead redraw one line in place).
     public init(settings: RunSettings, communicator: Communicator, output: @escaping (String) -> Void = { print($0) },
-                makePhase: @escaping (PhaseContext) throws -> Phase) {
+                progress: ((String) -> Void)? = nil, makePhase: @escaping (PhaseContext) throws -> Phase) {
         self.settings = settings
         comm = communicator
         self.output = { line in if communicator.isRoot { output(line) } }
+        let progress = progress ?? output
+        self.progress = { line in if communicator.isRoot { progress(line) } }
         self.makePhase = makePhase
     }
 
@@ -201,6 +205,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
         let started = Date()
         var skipped = 0
         var stepTimes: [Double] = []
+        let probe = config.bool("runtime.debug_checks") ? NonFiniteProbe() : nil
         var reports: [SplitReport] = []
         let checkpointEvery = config.int("train.checkpoint_every")
 
@@ -227,9 +232,12 @@ public final class TrainingRun<Phase: TrainingPhase> {
                     prefetch(session.position.stepInEpoch + 1, session.position.globalStep + 1)
                 }
                 let lr = session.schedule.rate(at: session.position.globalStep)
-                let context = ForwardContext.training(step: RandomKey(seed: settings.seed).child("step").child(session.position.globalStep),
+                var context = ForwardContext.training(step: RandomKey(seed: settings.seed).child("step").child(session.position.globalStep),
                                                       samples: Array(plan.localRows), communicator: comm)
+                probe?.reset()
+                context.probe = probe
                 let result = phase.step(batch, context: context, lr: Float(lr))
+                if let probe { try checkFinite(probe, step: session.position.globalStep + 1, communicator: comm) }
                 if result.skipped {
                     skipped += 1
                     output("step \(session.position.globalStep + 1): non-finite gradient (norm \(result.gradNorm)); update skipped on every rank")
@@ -244,6 +252,9 @@ public final class TrainingRun<Phase: TrainingPhase> {
                 }
                 session.position.stepInEpoch += 1
                 session.position.globalStep += 1
+                if probe != nil {
+                    try checkRanksAgree([phase.params, phase.buffers], step: session.position.globalStep, communicator: comm)
+                }
                 let seconds = Date().timeIntervalSince(t0)
                 stepTimes.append(seconds)
                 watchdog.beat(step: session.position.globalStep, stepSeconds: seconds)
@@ -254,7 +265,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
                     let rate = Double(plan.globalBatch) / perStep
                     let eta = Double(session.totalSteps - global) * perStep
                     let cosine = result.textCosine.map { String(format: "  text-cos %.2f", $0) } ?? ""
-                    output(String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %.2e  grad %.3f%@  %.1f samples/s  ETA %@",
+                    progress(String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %.2e  grad %.3f%@  %.1f samples/s  ETA %@",
                                   epoch + 1, epochs, global, session.totalSteps, result.loss, lr, result.gradNorm, cosine, rate, formatDuration(eta)))
                     var fields: [String: Any] = ["event": "step", "epoch": epoch, "step": global, "total": session.totalSteps, "loss": result.loss,
                                                  "lr": lr, "grad_norm": result.gradNorm, "samples_per_s": rate, "eta_s": eta]

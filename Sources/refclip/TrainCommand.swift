@@ -1,6 +1,7 @@
 // TrainCommand.swift — `refclip train --config FILE`: train the model the config's phase names.
 
 import ArgumentParser
+import Foundation
 import Training
 
 struct TrainCommand: ParsableCommand {
@@ -8,7 +9,8 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a model: the RefCLIP teacher or the student, as the config's phase says.",
         discussion: """
-            Runs as one process, as debug thread-ranks (--debug), or one rank per process under mpirun/srun. \
+            Runs as one process, as debug thread-ranks (--debug: no mpirun; after every step all ranks must hold identical \
+            parameters and no layer output may be NaN/Inf, else the run stops naming the step and the layer), or one rank per process under mpirun/srun. \
             SIGTERM or SIGINT stops at the next step after writing a checkpoint (exit status 128 + signal); \
             --resume latest continues exactly where the run stopped.
             """)
@@ -23,16 +25,48 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard configuration.config != nil else { throw ValidationError("--config is required (e.g. configs/synthetic-teacher.yaml)") }
-            let (phase, config) = try configuration.phaseConfig()
+            var options = configuration
+            if launching.debug { options.overrides.insert("runtime.debug_checks=true", at: 0) }  // a later --set may turn it off
+            let (phase, config) = try options.phaseConfig()
             let settings = try RunSettings(config, phase: phase)
+            let console = Console()
             try launching.run { comm in
                 switch phase {
                 case TeacherPhase.name:
-                    try TrainingRun(settings: settings, communicator: comm) { try TeacherPhase($0, settings: settings) }.run(resume: resume)
+                    try TrainingRun(settings: settings, communicator: comm, output: console.line, progress: console.progress) {
+                        try TeacherPhase($0, settings: settings)
+                    }.run(resume: resume)
                 default:
-                    try TrainingRun(settings: settings, communicator: comm) { try StudentPhase($0, settings: settings) }.run(resume: resume)
+                    try TrainingRun(settings: settings, communicator: comm, output: console.line, progress: console.progress) {
+                        try StudentPhase($0, settings: settings)
+                    }.run(resume: resume)
                 }
             }
+        }
+    }
+}
+
+/// Standard output for a run: on a terminal the progress line is redrawn in place and the other
+/// lines print above it; otherwise every line prints plainly (logs, pipes, Slurm output files).
+final class Console: @unchecked Sendable {
+    private let isTerminal = isatty(STDOUT_FILENO) == 1
+    private var progressShown = false
+    private let lock = NSLock()
+
+    func line(_ text: String) {
+        lock.withLock {
+            if progressShown { print("") }
+            progressShown = false
+            print(text)
+        }
+    }
+
+    func progress(_ text: String) {
+        guard isTerminal else { return line(text) }
+        lock.withLock {
+            print("\r\u{1B}[2K" + text, terminator: "")
+            fflush(stdout)
+            progressShown = true
         }
     }
 }
