@@ -59,7 +59,8 @@ struct EvalCommand: ParsableCommand {
                         throw InputError(file: path, "was trained with another vocabulary than \(config.string("data.annotations"))",
                                          hint: "evaluate with the annotation file of its training run (--set data.annotations=…)")
                     }
-                    let view = try RunConfig(schema: try phaseSchema(ckpt.header.phase, source: path), yaml: ckpt.header.config).int("data.view")
+                    let own = try RunConfig(schema: try phaseSchema(ckpt.header.phase, source: path), yaml: ckpt.header.config)
+                    let view = own.int("data.view")
                     let reports = try split.map { name -> SplitReport in
                         let items = try data.items(name)
                         switch ckpt.header.phase {
@@ -72,7 +73,8 @@ struct EvalCommand: ParsableCommand {
                         }
                     }
                     let weights = raw || !ckpt.hasAverage ? "raw" : "EMA"
-                    results.append(ModelReports(name: "\(ckpt.header.phase) (\(weights), step \(ckpt.header.position.globalStep))", reports: reports))
+                    let run = own.string("name") == ckpt.header.phase ? "" : " " + own.string("name")
+                    results.append(ModelReports(name: "\(ckpt.header.phase)\(run) (\(weights), step \(ckpt.header.position.globalStep))", reports: reports))
                 }
                 guard comm.isRoot else { return }
                 print(comparisonTable(results))

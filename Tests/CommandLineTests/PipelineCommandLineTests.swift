@@ -42,7 +42,7 @@ final class PipelineCommandLineTests: XCTestCase {
         try W.succeed(try student("pipeline-student-mpi", annotations: labels, everyStep), ranks: 2)
         let table = try W.succeed(["eval", "--checkpoint", "\(W.runs)/pipeline-teacher/best.refclip",
                                    "--checkpoint", "\(W.runs)/pipeline-student/best.refclip", "--split", "val", "--pseudo-labels", labels])
-        XCTAssertTrue(table.contains("teacher (EMA") && table.contains("student (EMA") && table.contains("pseudo-labels"), table)
+        XCTAssertTrue(table.contains("| teacher ") && table.contains("| student ") && table.contains("(EMA, step") && table.contains("pseudo-labels"), table)
     }
 }
 
