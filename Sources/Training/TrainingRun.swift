@@ -58,7 +58,8 @@ public final class TrainingRun<Phase: TrainingPhase> {
         var plan: ShardPlan { context.plan }
     }
 
-    /// Runs the schedule, from the start or from `resume` ("latest" or a checkpoint path); returns the
+    /// Runs the schedule, from the start or from `resume` ("latest", a checkpoint path, or "auto": the
+    /// latest checkpoint when the run has one, else the start — for jobs that are requeued); returns the
     /// final reports of the evaluation splits (EMA weights) on rank 0. Throws `TrainingInterrupted`
     /// after checkpointing when a stop signal arrives.
     @discardableResult
@@ -69,6 +70,13 @@ public final class TrainingRun<Phase: TrainingPhase> {
         }
         output("refclip \(refclipVersion) — \(Phase.name) run '\(settings.name)' on \(comm.size) rank\(comm.size == 1 ? "" : "s")\n\(config.table())\n")
         var session = try prepare()
+        var resume = resume
+        if resume == "auto" {
+            let checkpoints = session.checkpoints
+            let found = try comm.fromRoot { [try checkpoints.entries().isEmpty ? 0 : 1] }
+            resume = found == [1] ? "latest" : nil
+            if resume == nil { output("no checkpoint of this run yet: starting from the beginning") }
+        }
         if let resume { try restore(&session, from: resume) } else { try refuseToOverwrite(session.checkpoints) }
         if comm.isRoot { try truncateMetrics(after: session.position.globalStep) }
         let log = try MetricsLog(path: comm.isRoot ? settings.runDirectory + "/metrics.jsonl" : nil)

@@ -18,8 +18,8 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var configuration: ConfigOptions
     @OptionGroup var launching: LaunchOptions
 
-    @Option(help: ArgumentHelp("Continue from the newest complete checkpoint of the run (latest) or from a checkpoint file.",
-                               valueName: "latest|PATH"))
+    @Option(help: ArgumentHelp("Continue from the newest complete checkpoint of the run (latest), from a checkpoint file, or from the newest checkpoint if there is one and else from the start (auto: for requeued jobs).",
+                               valueName: "latest|auto|PATH"))
     var resume: String?
 
     func run() throws {

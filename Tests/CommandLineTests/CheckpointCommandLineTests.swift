@@ -18,9 +18,11 @@ final class CheckpointCommandLineTests: XCTestCase {
 
     func testResumeIsExactAtTheSameWorldSizeAndCloseAtAnother() throws {
         try W.succeed(try W.train("straight", ["--set", "train.max_steps=8"]))
-        try W.succeed(try W.train("halves", ["--set", "train.max_steps=4"]))
+        // --resume auto (a requeued job): the first time from the start, then from the checkpoint.
+        let first = try W.succeed(try W.train("halves", ["--set", "train.max_steps=4", "--resume", "auto"]))
+        XCTAssertTrue(first.contains("starting from the beginning"), first)
         XCTAssertEqual(try W.indexedSteps("halves"), [4])
-        let output = try W.succeed(try W.train("halves", ["--set", "train.max_steps=8", "--resume", "latest"]))
+        let output = try W.succeed(try W.train("halves", ["--set", "train.max_steps=8", "--resume", "auto"]))
         XCTAssertTrue(output.contains("resuming from") && output.contains("step 4"), output)
         let straight = try W.losses("straight"), halves = try W.losses("halves")
         XCTAssertEqual(halves.map(\.step), Array(1 ... 8), "metrics.jsonl holds each step once")
