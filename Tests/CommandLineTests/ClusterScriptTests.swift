@@ -1,0 +1,66 @@
+// ClusterScriptTests.swift — the launch scripts of cluster/: every script parses (bash -n); the Slurm
+// batch scripts' dry runs print the exact srun line; outside Slurm launch.sh builds the mpirun line
+// from a hostfile, and really trains on 2 local ranks through it.
+
+import Foundation
+import TestSupport
+import XCTest
+
+final class ClusterScriptTests: XCTestCase {
+    private let cluster = packageRoot.appendingPathComponent("cluster").path
+
+    private func bash(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        // Start from a clean slate: no Slurm variables of the machine running the tests leak in.
+        var clean = environment
+        for key in ["SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_CPUS_PER_TASK", "SLURM_SUBMIT_DIR"] where clean[key] == nil { clean[key] = "" }
+        return try runProcess("/bin/bash", arguments, environment: clean)
+    }
+
+    func testEveryScriptParses() throws {
+        let scripts = ["env.sh", "launch.sh"] + ["extract", "teacher", "pseudo-label", "student"].map { "slurm/\($0).sbatch" }
+        for script in scripts {
+            let (status, output) = try bash(["-n", cluster + "/" + script])
+            XCTAssertEqual(status, 0, "\(script): \(output)")
+        }
+    }
+
+    func testSlurmDryRunsPrintTheSrunLine() throws {
+        let slurm = ["SLURM_JOB_ID": "42", "SLURM_NTASKS": "8", "SLURM_CPUS_PER_TASK": "16", "SLURM_SUBMIT_DIR": packageRoot.path,
+                     "REFCLIP_DRY_RUN": "1", "REFCLIP_BIN": "refclip"]
+        let expected = [
+            "teacher": "train --config configs/refcoco-teacher.yaml --resume auto",
+            "student": "train --config configs/refcoco-student.yaml --resume auto",
+            "extract": "extract --config configs/refcoco-extract.yaml",
+            "pseudo-label": "pseudo-label --checkpoint runs/refcoco-teacher/best.refclip --out runs/refcoco-teacher/pseudo-labels.json",
+        ]
+        for (name, command) in expected {
+            let (status, output) = try bash([cluster + "/slurm/\(name).sbatch"], environment: slurm)
+            XCTAssertEqual(status, 0, output)
+            XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines),
+                           "srun --mpi=pmix --kill-on-bad-exit=1 --cpu-bind=cores --ntasks=8 --cpus-per-task=16 refclip \(command) --blas-threads 16")
+        }
+    }
+
+    func testOutsideSlurmTheHostfileMakesTheMpirunLine() throws {
+        let (status, output) = try bash([cluster + "/launch.sh", "train", "--config", "c.yaml"],
+                                        environment: ["REFCLIP_HOSTFILE": cluster + "/hostfile.example", "REFCLIP_DRY_RUN": "1",
+                                                      "REFCLIP_BIN": "refclip", "REFCLIP_THREADS_PER_RANK": "4", "REFCLIP_IFACE": "eth1"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines),
+                       "mpirun -np 8 --hostfile \(cluster)/hostfile.example --map-by slot:PE=4 --bind-to core -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS "
+                           + "--mca btl_tcp_if_include eth1 --mca oob_tcp_if_include eth1 refclip train --config c.yaml --blas-threads 4")
+        let (refused, message) = try bash([cluster + "/launch.sh", "train"])
+        XCTAssertNotEqual(refused, 0)
+        XCTAssertTrue(message.contains("REFCLIP_HOSTFILE"), message)
+    }
+
+    func testLaunchTrainsOnTwoLocalRanks() throws {
+        let hostfile = RefclipWorkspace.root.path + "/hostfile"
+        try "localhost slots=2\n".write(toFile: hostfile, atomically: true, encoding: .utf8)
+        let arguments = try RefclipWorkspace.train("launched", ["--set", "train.max_steps=2"]).filter { $0 != "--blas-threads" && $0 != "1" }
+        let (status, output) = try bash([cluster + "/launch.sh"] + arguments,
+                                        environment: ["REFCLIP_HOSTFILE": hostfile, "REFCLIP_BIN": try RefclipWorkspace.binary()])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("on 2 ranks") && output.contains("step 2/2"), output)
+    }
+}
