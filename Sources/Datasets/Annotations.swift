@@ -17,18 +17,22 @@ public struct AnnotationEntry: Codable, Equatable, Sendable {
     public var maskID: Int?
     /// Per expression: "attribute", "position" or "relation" (synthetic data only).
     public var refTypes: [String]?
+    /// How many other named objects of the scene share the object's category (synthetic data only):
+    /// choosing among the look-alikes at random is right 1 / (1 + lookalikes) of the time.
+    public var lookalikes: Int?
 
-    public init(iid: Int, bbox: [Double], catID: Int, refs: [String], maskID: Int? = nil, refTypes: [String]? = nil) {
+    public init(iid: Int, bbox: [Double], catID: Int, refs: [String], maskID: Int? = nil, refTypes: [String]? = nil, lookalikes: Int? = nil) {
         self.iid = iid
         self.bbox = bbox
         self.catID = catID
         self.refs = refs
         self.maskID = maskID
         self.refTypes = refTypes
+        self.lookalikes = lookalikes
     }
 
     enum CodingKeys: String, CodingKey {
-        case iid, bbox, refs
+        case iid, bbox, refs, lookalikes
         case catID = "cat_id", maskID = "mask_id", refTypes = "ref_types"
     }
 

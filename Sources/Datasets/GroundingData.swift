@@ -23,6 +23,8 @@ public struct GroundingItem: Codable, Equatable, Sendable {
     public var object: Int?
     /// The annotation's category id.
     public var category: Int
+    /// Other objects of the same category in the scene (synthetic data), if known.
+    public var lookalikes: Int?
 }
 
 /// Vocabulary, word vectors and items of every split.
@@ -38,11 +40,13 @@ public struct GroundingData: Codable, Sendable {
     /// Entries left out because the feature store could not read their image.
     public var skippedEntries = 0
 
-    /// Reads annotations and word vectors and checks them against the feature store's images.
+    /// Reads annotations and word vectors and checks them against the feature store's images. The
+    /// expressions are encoded with `vocabulary` when given (a trained model's: words it does not
+    /// know read as UNK), else with the vocabulary of the annotations.
     public static func prepare(annotations path: String, wordVectors vectorPath: String, store: FeatureStore,
-                               maxTokens: Int) throws -> GroundingData {
+                               maxTokens: Int, vocabulary given: Vocabulary? = nil) throws -> GroundingData {
         let annotations = try Annotations.load(path)
-        let vocabulary = annotations.vocabulary
+        let vocabulary = given ?? annotations.vocabulary
         let vectors = try WordVectorTable.load(vectorPath, for: vocabulary)
         var splits: [String: [GroundingItem]] = [:]
         let unavailable = Set(store.manifest.unavailableImages ?? [])
@@ -68,11 +72,11 @@ public struct GroundingData: Codable, Sendable {
                 let types = entry.refTypes ?? Array(repeating: "", count: entry.refs.count)
                 if split == "train" {
                     items.append(GroundingItem(image: image, box: box, expressions: ids, texts: entry.refs, types: types, object: entry.maskID,
-                                               category: entry.catID))
+                                               category: entry.catID, lookalikes: entry.lookalikes))
                 } else {
                     for k in entry.refs.indices {
                         items.append(GroundingItem(image: image, box: box, expressions: [ids[k]], texts: [entry.refs[k]], types: [types[k]],
-                                                   object: entry.maskID, category: entry.catID))
+                                                   object: entry.maskID, category: entry.catID, lookalikes: entry.lookalikes))
                     }
                 }
             }

@@ -61,8 +61,8 @@ public func evaluateGrounding(split: String, items: [GroundingItem], store: Feat
             let o = GroundingOutcome(correct: all[record + 1] == 1, pointing: all[record + 2] == 1, randomAnchor: all[record + 3],
                                      objectnessBaseline: all[record + 4] == 1, box: Array(all[record + 5 ..< record + 9]))
             outcomes.append(o)
-            report.overall.add(o)
-            report.byType[items[index].types[0], default: GroundingTally()].add(o)
+            report.overall.add(o, lookalikes: items[index].lookalikes)
+            report.byType[items[index].types[0], default: GroundingTally()].add(o, lookalikes: items[index].lookalikes)
             index += 1
         }
     }

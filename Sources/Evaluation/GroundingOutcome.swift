@@ -17,6 +17,14 @@ public struct GroundingOutcome: Equatable, Sendable {
     public var objectnessBaseline: Bool
     /// The predicted box (x1, y1, x2, y2) in original pixels.
     public var box: [Double]
+
+    public init(correct: Bool, pointing: Bool, randomAnchor: Double, objectnessBaseline: Bool, box: [Double]) {
+        self.correct = correct
+        self.pointing = pointing
+        self.randomAnchor = randomAnchor
+        self.objectnessBaseline = objectnessBaseline
+        self.box = box
+    }
 }
 
 /// Scores `choice` for the image whose anchors are `boxes` ([cells, anchorsPerCell, 5], flat).

@@ -1,5 +1,5 @@
-// GroundingReport.swift — accuracy per split and per expression type, with both baselines, as a
-// table and as JSON.
+// GroundingReport.swift — accuracy per split and per expression type, with both baselines and (for
+// synthetic data) the chance of picking the right object among its look-alikes, as a table and as JSON.
 
 import Foundation
 
@@ -7,15 +7,22 @@ import Foundation
 public struct GroundingTally: Codable, Equatable, Sendable {
     public var count = 0
     public var correct = 0.0, pointing = 0.0, randomAnchor = 0.0, objectness = 0.0
+    /// Σ 1 / (1 + look-alikes) over the `lookalikeCount` expressions whose look-alikes are known.
+    public var lookalikeChance = 0.0, lookalikeCount = 0
 
     public init() {}
 
-    public mutating func add(_ o: GroundingOutcome) {
+    /// Adds one expression's outcome; `lookalikes` counts the other objects of its category, if known.
+    public mutating func add(_ o: GroundingOutcome, lookalikes: Int? = nil) {
         count += 1
         correct += o.correct ? 1 : 0
         pointing += o.pointing ? 1 : 0
         randomAnchor += o.randomAnchor
         objectness += o.objectnessBaseline ? 1 : 0
+        if let lookalikes {
+            lookalikeChance += 1 / Double(1 + lookalikes)
+            lookalikeCount += 1
+        }
     }
 
     func percent(_ v: Double) -> Double { count > 0 ? 100 * v / Double(count) : 0 }
@@ -23,7 +30,12 @@ public struct GroundingTally: Codable, Equatable, Sendable {
     public var pointingAccuracy: Double { percent(pointing) }
     public var randomAnchorAccuracy: Double { percent(randomAnchor) }
     public var objectnessAccuracy: Double { percent(objectness) }
+    /// Chance among look-alikes in %, when every expression's look-alikes are known.
+    public var lookalikeChanceAccuracy: Double? { lookalikeCount == count && count > 0 ? 100 * lookalikeChance / Double(count) : nil }
 }
+
+/// The look-alike chance cell of a table row ("–" when unknown).
+private func chanceCell(_ t: GroundingTally) -> String { t.lookalikeChanceAccuracy.map { String(format: " %.2f |", $0) } ?? " – |" }
 
 /// Results of one split: overall and per expression type.
 public struct SplitReport: Codable, Equatable, Sendable {
@@ -36,9 +48,12 @@ public struct SplitReport: Codable, Equatable, Sendable {
 
 /// Formats reports as a Markdown table: accuracy (IoU > 0.5), pointing game and baselines, in %.
 public func reportTable(_ reports: [SplitReport], model: String = "model") -> String {
-    var lines = ["| split | n | \(model) acc | pointing | random anchor | top objectness |", "|---|---:|---:|---:|---:|---:|"]
+    let chance = reports.contains { $0.overall.lookalikeChanceAccuracy != nil }
+    var lines = ["| split | n | \(model) acc | pointing | random anchor | top objectness |" + (chance ? " look-alike chance |" : ""),
+                 "|---|---:|---:|---:|---:|---:|" + (chance ? "---:|" : "")]
     func row(_ name: String, _ t: GroundingTally) -> String {
         String(format: "| %@ | %d | %.2f | %.2f | %.2f | %.2f |", name, t.count, t.accuracy, t.pointingAccuracy, t.randomAnchorAccuracy, t.objectnessAccuracy)
+            + (chance ? chanceCell(t) : "")
     }
     for report in reports {
         lines.append(row(report.split, report.overall))
@@ -67,7 +82,8 @@ public func comparisonTable(_ models: [ModelReports]) -> String {
         header += " \(m.name) acc | pointing |"
         rule += "---:|---:|"
     }
-    var lines = [header + " random anchor | top objectness |", rule + "---:|---:|"]
+    let chance = first.reports.contains { $0.overall.lookalikeChanceAccuracy != nil }
+    var lines = [header + " random anchor | top objectness |" + (chance ? " look-alike chance |" : ""), rule + "---:|---:|" + (chance ? "---:|" : "")]
     func row(_ name: String, _ tally: (ModelReports) -> GroundingTally?) {
         guard let base = tally(first) else { return }
         var line = "| \(name) | \(base.count) |"
@@ -75,7 +91,7 @@ public func comparisonTable(_ models: [ModelReports]) -> String {
             let t = tally(m) ?? GroundingTally()
             line += String(format: " %.2f | %.2f |", t.accuracy, t.pointingAccuracy)
         }
-        lines.append(line + String(format: " %.2f | %.2f |", base.randomAnchorAccuracy, base.objectnessAccuracy))
+        lines.append(line + String(format: " %.2f | %.2f |", base.randomAnchorAccuracy, base.objectnessAccuracy) + (chance ? chanceCell(base) : ""))
     }
     for (i, report) in first.reports.enumerated() {
         row(report.split) { $0.reports[i].overall }

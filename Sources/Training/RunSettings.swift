@@ -27,6 +27,8 @@ func commonKeys(phase: String) -> [ConfigKey] { [
     ConfigKey("train.eps", .float, "1e-9", "Adam ε"),
     ConfigKey("train.weight_decay", .float, "0", "L2 weight decay"),
     ConfigKey("train.clip_norm", .float, "0.15", "clip the global gradient norm (0: off)"),
+    ConfigKey("train.init_from", .string, "",
+              "fine-tune: start from this checkpoint's weights (EMA when held) with a fresh optimizer and schedule, reading the data with its vocabulary"),
     ConfigKey("train.seed", .int, "123456", "seed of initialization, data order, expression choice and dropout"),
     ConfigKey("train.ema_decay", .float, "0.9997", "EMA decay (with warm-up (n+1)/(n+10))"),
     ConfigKey("train.max_skipped_steps", .int, "5", "stop after this many consecutive non-finite gradients"),

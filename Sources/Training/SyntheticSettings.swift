@@ -18,6 +18,10 @@ public let syntheticSchema: [ConfigKey] = {
         ConfigKey("scene.min_clutter", .int, "\(d.minClutter)", "fewest unnameable clutter blobs per scene"),
         ConfigKey("scene.max_clutter", .int, "\(d.maxClutter)", "most unnameable clutter blobs per scene"),
         ConfigKey("scene.lookalike_rate", .float, "\(d.lookalikeRate)", "chance that an object copies another's category"),
+        ConfigKey("scene.category_weights", .intList, d.categoryWeights.map(String.init).joined(separator: ","),
+                  "relative frequencies of cube, ball, cone, star, ring, cylinder"),
+        ConfigKey("scene.colour_weights", .intList, d.colourWeights.map(String.init).joined(separator: ","),
+                  "relative frequencies of red, green, blue, yellow, purple, orange"),
         ConfigKey("scene.min_width", .int, "\(d.minWidth)", "smallest image width"),
         ConfigKey("scene.max_width", .int, "\(d.maxWidth)", "largest image width"),
         ConfigKey("scene.min_height", .int, "\(d.minHeight)", "smallest image height"),
@@ -47,6 +51,7 @@ public func syntheticConfig(_ config: RunConfig) throws -> SyntheticConfig {
     (s.minObjects, s.maxObjects) = (config.int("scene.min_objects"), config.int("scene.max_objects"))
     (s.minClutter, s.maxClutter) = (config.int("scene.min_clutter"), config.int("scene.max_clutter"))
     s.lookalikeRate = config.double("scene.lookalike_rate")
+    (s.categoryWeights, s.colourWeights) = (config.ints("scene.category_weights"), config.ints("scene.colour_weights"))
     (s.minWidth, s.maxWidth, s.minHeight, s.maxHeight) = (config.int("scene.min_width"), config.int("scene.max_width"), config.int("scene.min_height"), config.int("scene.max_height"))
     s.views = config.ints("detector.views")
     s.channels = config.ints("detector.channels")

@@ -88,9 +88,15 @@ public final class TrainingRun<Phase: TrainingPhase> {
     private func prepare() throws -> Session {
         let store = try FeatureStore.shared(directory: config.string("data.features"), communicator: comm)
         _ = try store.viewIndex(config.int("data.view"))
+        let initialPath = config.string("train.init_from")
+        let initial = initialPath.isEmpty ? nil : try Checkpoint.read(initialPath)
+        if let initial, initial.header.phase != Phase.name {
+            throw InputError(file: initialPath, "holds a \(initial.header.phase) model; train.init_from needs a \(Phase.name)")
+        }
         let data = try GroundingData.shared(comm) {
             try GroundingData.prepare(annotations: config.string("data.annotations"), wordVectors: config.string("data.word_vectors"),
-                                      store: store, maxTokens: config.int("data.max_tokens"))
+                                      store: store, maxTokens: config.int("data.max_tokens"),
+                                      vocabulary: initial.map { Vocabulary(words: $0.header.vocabulary) })
         }
         let train = try data.items("train")
         for split in config.strings("train.eval_splits") { _ = try data.items(split) }
@@ -103,6 +109,10 @@ public final class TrainingRun<Phase: TrainingPhase> {
         let plan = try ShardPlan(itemCount: train.count, globalBatch: config.int("train.batch"), worldSize: comm.size, rank: comm.rank, seed: settings.seed)
         let context = PhaseContext(config: config, store: store, data: data, train: train, plan: plan, communicator: comm, seed: settings.seed)
         let phase = try makePhase(context)
+        if let initial {
+            try initial.restore(params: phase.params, buffers: phase.buffers, frozen: phase.frozen, average: true, path: initialPath)
+            output("starting from the weights of \(initialPath) (step \(initial.header.position.globalStep))")
+        }
         phase.frozen.set(all: data.wordVectors)
         comm.broadcast(UnsafeMutableRawBufferPointer(phase.params.values.mutableBuffer), root: 0)
         output(String(format: "%@: %.2f M trainable parameters, %d training items, vocabulary %d", Phase.name, Double(phase.params.count) / 1e6,

@@ -14,8 +14,9 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate checkpoints (teacher or student) on one or more splits.",
         discussion: """
-            Data paths come from the first checkpoint's config unless overridden with --set data.KEY=VALUE; every \
-            checkpoint must have been trained with the same vocabulary. With several checkpoints the table shows them side by side.
+            Data paths come from the first checkpoint's config unless overridden with --set data.KEY=VALUE (for example \
+            another dataset's annotations and features: each model reads the expressions with its own vocabulary, words \
+            it never saw as UNK). With several checkpoints the table shows them side by side.
             """)
 
     @Option(help: "Checkpoint file (repeatable).")
@@ -55,9 +56,17 @@ struct EvalCommand: ParsableCommand {
                 }
                 var results: [ModelReports] = []
                 for (path, ckpt) in loaded {
-                    guard ckpt.header.vocabulary == data.vocabulary.words else {
-                        throw InputError(file: path, "was trained with another vocabulary than \(config.string("data.annotations"))",
-                                         hint: "evaluate with the annotation file of its training run (--set data.annotations=…)")
+                    var data = data
+                    if ckpt.header.vocabulary != data.vocabulary.words {
+                        let vocabulary = Vocabulary(words: ckpt.header.vocabulary)
+                        data = try GroundingData.shared(comm) {
+                            try GroundingData.prepare(annotations: config.string("data.annotations"), wordVectors: config.string("data.word_vectors"),
+                                                      store: store, maxTokens: config.int("data.max_tokens"), vocabulary: vocabulary)
+                        }
+                        let unknown = Set(try Annotations.load(config.string("data.annotations")).vocabulary.words).subtracting(ckpt.header.vocabulary)
+                        if comm.isRoot, !unknown.isEmpty {
+                            print("note: \(path) reads \(unknown.count) words of these annotations as UNK: \(unknown.sorted().prefix(10).joined(separator: ", "))")
+                        }
                     }
                     let own = try RunConfig(schema: try phaseSchema(ckpt.header.phase, source: path), yaml: ckpt.header.config)
                     let view = own.int("data.view")

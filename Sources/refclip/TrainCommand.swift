@@ -1,6 +1,7 @@
 // TrainCommand.swift — `refclip train --config FILE`: train the model the config's phase names.
 
 import ArgumentParser
+import Distributed
 import Foundation
 import Training
 
@@ -47,9 +48,11 @@ struct TrainCommand: ParsableCommand {
 }
 
 /// Standard output for a run: on a terminal the progress line is redrawn in place and the other
-/// lines print above it; otherwise every line prints plainly (logs, pipes, Slurm output files).
+/// lines print above it; otherwise every line prints plainly (logs, pipes, Slurm output files). Under
+/// an MPI launcher lines are always plain: mpirun gives ranks a pseudo-terminal even when its own
+/// output goes to a file.
 final class Console: @unchecked Sendable {
-    private let isTerminal = isatty(STDOUT_FILENO) == 1
+    private let isTerminal = isatty(STDOUT_FILENO) == 1 && !MPICommunicator.launchedByMPI
     private var progressShown = false
     private let lock = NSLock()
 

@@ -76,6 +76,22 @@ final class CheckpointCommandLineTests: XCTestCase {
         return Date() < deadline
     }
 
+    func testFineTuningStartsFromTheCheckpointsAverageWeights() throws {
+        try W.succeed(try W.train("base", ["--set", "train.max_steps=4"]))
+        let base = W.runs + "/base/checkpoints/step-00000004.refclip"
+        // A learning rate of 1e-30 leaves the weights where they started: those of the checkpoint's EMA.
+        let output = try W.succeed(try W.train("tuned", ["--set", "train.init_from=\(base)", "--set", "train.max_steps=1", "--set", "train.lr=1e-30",
+                                                        "--set", "train.warmup_lr=1e-30", "--set", "train.min_lr=1e-30"]))
+        XCTAssertTrue(output.contains("starting from the weights of \(base) (step 4)"), output)
+        let tuned = try W.checkpoint("tuned", step: 1), source = try Checkpoint.read(base)
+        XCTAssertEqual(tuned.tensors["params"], source.tensors["ema.params"])
+        XCTAssertEqual(tuned.header.adamStep, 1, "a fresh optimizer")
+
+        let (status, refusal) = try W.run(try W.train("wrong", ["--set", "train.init_from=\(base)", "--set", "model.hidden=24"]))
+        XCTAssertEqual(status, 2, refusal)
+        XCTAssertTrue(refusal.contains(base) && refusal.contains("where the model has"), refusal)
+    }
+
     func testSigtermWritesACheckpointThatResumesExactly() throws {
         let process = try startLongRun("interrupted", ranks: nil, steps: 3)
         kill(process.processIdentifier, SIGTERM)

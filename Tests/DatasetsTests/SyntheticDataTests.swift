@@ -78,4 +78,30 @@ final class SyntheticDataTests: XCTestCase {
             }
         }
     }
+
+    func testMixesShiftTheDistributionAndEntriesCountTheirLookalikes() throws {
+        var config = smallConfig()
+        config.categoryWeights = [0, 0, 0, 0, 1, 0]
+        config.colourWeights = [1, 0, 0, 0, 0, 3]
+        var colours = [0, 0, 0, 0, 0, 0]
+        for index in 0 ..< 100 {
+            for object in Scene.generate(id: index, split: "val", index: index, config: config).objects where !object.isClutter {
+                XCTAssertEqual(object.category, 4, "only rings")
+                colours[object.colour] += 1
+            }
+        }
+        XCTAssertEqual(colours[1 ... 4].reduce(0, +), 0, "only red and orange")
+        XCTAssertGreaterThan(colours[5], 2 * colours[0], "orange about three times as often as red")
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("synth-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try SyntheticDataset.generate(smallConfig(), into: directory, communicator: SingleProcessCommunicator())
+        let annotations = try Annotations.load(directory + "/annotations.json")
+        let scenes = try JSONDecoder().decode([String: [Scene]].self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/scenes.json")))
+        for entry in annotations.splits["val"]! {
+            let scene = try XCTUnwrap(scenes["val"]!.first { $0.id == entry.iid })
+            let sameCategory = scene.objects.filter { !$0.isClutter && $0.category == entry.catID }.count
+            XCTAssertEqual(entry.lookalikes, sameCategory - 1)
+        }
+    }
 }

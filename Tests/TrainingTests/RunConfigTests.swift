@@ -61,13 +61,16 @@ final class RunConfigTests: XCTestCase {
         XCTAssertThrowsError(try RunSettings(badHeads, phase: "student")) { XCTAssertTrue("\($0)".contains("phase"), "\($0)") }
     }
 
-    /// The configs the repository ships load against their phase's keys and give a valid model.
-    func testShippedTrainingConfigsLoad() throws {
+    /// Every config the repository ships loads against its keys: training configs give a valid model,
+    /// data configs a valid generator configuration.
+    func testShippedConfigsLoad() throws {
         let directory = packageRoot.appendingPathComponent("configs")
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") && !$0.hasSuffix("-data.yaml") && !$0.hasSuffix("-extract.yaml") }
-        XCTAssertEqual(Set(names), ["synthetic-teacher.yaml", "synthetic-student.yaml", "refcoco-teacher.yaml", "refcoco-student.yaml"])
-        for name in names {
-            let (phase, config) = try loadPhaseConfig(path: directory.appendingPathComponent(name).path, overrides: [])
+        let training = ["synthetic-teacher", "synthetic-student", "synthetic-teacher-amc", "refcoco-teacher", "refcoco-student"]
+        let data = ["synthetic-data", "synthetic-shifted"]
+        let all = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
+        XCTAssertEqual(Set(all), Set((training + data + ["refcoco-extract"]).map { $0 + ".yaml" }), "every shipped config is checked here")
+        for name in training {
+            let (phase, config) = try loadPhaseConfig(path: directory.appendingPathComponent(name + ".yaml").path, overrides: [])
             XCTAssertEqual(phase, name.contains("student") ? "student" : "teacher", name)
             XCTAssertNoThrow(try RunSettings(config, phase: phase), name)
             if phase == "student" {
@@ -76,6 +79,10 @@ final class RunConfigTests: XCTestCase {
             } else {
                 XCTAssertNoThrow(try teacherShape(config, vocabularySize: 10, wordDimension: 4, channels: [2, 3, 4]), name)
             }
+        }
+        for name in data {
+            let config = try RunConfig(schema: syntheticSchema, path: directory.appendingPathComponent(name + ".yaml").path)
+            XCTAssertNoThrow(try syntheticConfig(config), name)
         }
     }
 

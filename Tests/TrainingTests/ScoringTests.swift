@@ -34,4 +34,22 @@ final class ScoringTests: XCTestCase {
         XCTAssertFalse(miss.pointing, "cell 2's centre maps to (32, 96), below the box")
         XCTAssertFalse(miss.objectnessBaseline)
     }
+
+    func testLookalikeChanceInTheTables() {
+        let hit = GroundingOutcome(correct: true, pointing: true, randomAnchor: 0.5, objectnessBaseline: false, box: [0, 0, 1, 1])
+        var report = SplitReport(split: "val")
+        // Two position expressions with one and three look-alikes: chance (1/2 + 1/4) / 2 = 37.5%.
+        for lookalikes in [1, 3] {
+            report.overall.add(hit, lookalikes: lookalikes)
+            report.byType["position", default: GroundingTally()].add(hit, lookalikes: lookalikes)
+        }
+        XCTAssertEqual(report.overall.lookalikeChanceAccuracy ?? 0, 37.5, accuracy: 1e-9)
+        XCTAssertTrue(reportTable([report]).contains("| val | 2 | 100.00 | 100.00 | 50.00 | 0.00 | 37.50 |"), reportTable([report]))
+        let table = comparisonTable([ModelReports(name: "a", reports: [report]), ModelReports(name: "b", reports: [report])])
+        XCTAssertTrue(table.contains("look-alike chance") && table.contains("|   val/position | 2 | 100.00 | 100.00 | 100.00 | 100.00 | 50.00 | 0.00 | 37.50 |"), table)
+        var unknown = SplitReport(split: "val")
+        unknown.overall.add(hit)
+        XCTAssertNil(unknown.overall.lookalikeChanceAccuracy)
+        XCTAssertFalse(reportTable([unknown]).contains("look-alike"), "real data has no look-alike column")
+    }
 }

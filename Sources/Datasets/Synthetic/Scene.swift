@@ -35,8 +35,8 @@ public struct Scene: Codable, Equatable, Sendable {
         let side = Double(min(width, height))
         for i in 0 ..< named + clutter {
             let isClutter = i >= named
-            var category = isClutter ? -1 : rng.index(below: SyntheticVocabulary.categories.count)
-            var colour = rng.index(below: SyntheticVocabulary.colours.count)
+            var category = isClutter ? -1 : weightedIndex(config.categoryWeights, &rng)
+            var colour = weightedIndex(config.colourWeights, &rng)
             let namedSoFar = objects.filter { !$0.isClutter }
             if !isClutter, !namedSoFar.isEmpty, Double(rng.uniform()) < config.lookalikeRate {
                 let model = namedSoFar[rng.index(below: namedSoFar.count)]
@@ -60,4 +60,16 @@ public struct Scene: Codable, Equatable, Sendable {
         }
         return Scene(id: id, width: width, height: height, objects: objects)
     }
+}
+
+/// An index drawn with probability ∝ `weights` (one draw from `rng`; uniform weights draw exactly as
+/// `index(below:)`, so the default mix reproduces earlier datasets).
+private func weightedIndex(_ weights: [Int], _ rng: inout KeyedGenerator) -> Int {
+    if Set(weights).count == 1 { return rng.index(below: weights.count) }
+    var pick = Int(rng.next() % UInt64(weights.reduce(0, +)))
+    for (i, w) in weights.enumerated() {
+        if pick < w { return i }
+        pick -= w
+    }
+    return weights.count - 1
 }

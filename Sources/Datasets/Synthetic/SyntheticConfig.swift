@@ -13,6 +13,9 @@ public struct SyntheticConfig: Codable, Equatable, Sendable {
     public var minObjects = 2, maxObjects = 6, minClutter = 0, maxClutter = 2
     /// Chance that an object copies another's category (half of those also copy its colour).
     public var lookalikeRate = 0.25
+    /// Relative frequencies of the categories and colours of new objects (in vocabulary order): an
+    /// evaluation set drawn with other mixes than the training set measures transfer, not recall.
+    public var categoryWeights = [1, 1, 1, 1, 1, 1], colourWeights = [1, 1, 1, 1, 1, 1]
     /// Original image sizes (inclusive ranges, pixels).
     public var minWidth = 320, maxWidth = 640, minHeight = 240, maxHeight = 480
     /// Detector input sizes stored per image.

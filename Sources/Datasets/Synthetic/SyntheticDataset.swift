@@ -74,6 +74,9 @@ public enum SyntheticDataset {
         try check(config.channels.count == 3 && config.channels.allSatisfy { $0 > 0 }, "channels", "need three positive channel counts")
         try check(!config.views.isEmpty && config.views.allSatisfy { $0 >= 64 && $0 % 32 == 0 }, "views", "input sizes must be multiples of 32, at least 64")
         try check(config.anchorsPerCell >= 1, "anchors_per_cell", "need at least one anchor per cell")
+        for (name, weights) in [("scene.category_weights", config.categoryWeights), ("scene.colour_weights", config.colourWeights)] {
+            try check(weights.count == 6 && weights.allSatisfy { $0 >= 0 } && weights.reduce(0, +) > 0, name, "need six non-negative weights, not all zero")
+        }
         try check(config.attributeShare + config.positionShare + config.relationShare > 0, "shares", "expression shares are all zero")
         try check(config.minWidth >= 32 && config.maxWidth >= config.minWidth && config.minHeight >= 32 && config.maxHeight >= config.minHeight,
                   "image sizes", "need 32 ≤ min ≤ max for width and height")
@@ -113,9 +116,10 @@ public enum SyntheticDataset {
                 if !refs.contains(text) { refs.append(text); types.append(kind.rawValue) }
             }
             guard !refs.isEmpty else { return nil }
-            let box = target.scene.objects[target.object].box
-            return AnnotationEntry(iid: target.scene.id, bbox: [box[0], box[1], box[2] - box[0], box[3] - box[1]],
-                                   catID: target.scene.objects[target.object].category, refs: refs, maskID: target.object, refTypes: types)
+            let objects = target.scene.objects, me = objects[target.object]
+            let lookalikes = objects.indices.filter { $0 != target.object && !objects[$0].isClutter && objects[$0].category == me.category }.count
+            return AnnotationEntry(iid: target.scene.id, bbox: [me.box[0], me.box[1], me.box[2] - me.box[0], me.box[3] - me.box[1]],
+                                   catID: me.category, refs: refs, maskID: target.object, refTypes: types, lookalikes: lookalikes)
         }
     }
 
