@@ -5,7 +5,9 @@ SWIFT        ?= swift
 CONFIG       ?= release
 BUILD_FLAGS  := -c $(CONFIG)
 BIN           = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
-APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev libzstd-dev libturbojpeg0-dev libpng-dev zlib1g-dev pkg-config python3 python3-venv
+# Chromium renders `refclip report` pages headless in the tests.
+APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev libzstd-dev libturbojpeg0-dev libpng-dev zlib1g-dev pkg-config \
+                python3 python3-venv chromium
 # Python with the safetensors package, to check exports the way PyTorch users read them.
 PYTHON_ENV   := .build/python
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

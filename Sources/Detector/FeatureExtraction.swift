@@ -131,6 +131,6 @@ private func producerRecord(_ settings: ExtractionSettings) throws -> [String: S
         "feature_layers": settings.featureLayers.map { $0.map(String.init).joined(separator: ",") } ?? "auto",
         "normalization": "\(settings.normalization)",
         "preprocessing": "RGB, letterbox (bilinear, half-pixel centres, truncated sizes, centred, fill \(Int(letterboxFill)))",
-        "annotations": settings.annotations, "image_names": settings.naming.pattern,
+        "annotations": settings.annotations, "images": settings.imageRoot, "image_names": settings.naming.pattern,
     ]
 }

@@ -224,6 +224,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
         var skipped = 0
         var stepTimes: [Double] = []
         let probe = config.bool("runtime.debug_checks") ? NonFiniteProbe() : nil
+        var evaluatedAt = -1  // the step of the last evaluation, so a run never logs one step's twice
         var reports: [SplitReport] = []
         let checkpointEvery = config.int("train.checkpoint_every")
 
@@ -292,6 +293,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
                 }
                 if config.int("train.eval_every") > 0, global % config.int("train.eval_every") == 0 {
                     reports = try evaluate(&session, log: log, watchdog: watchdog)
+                    evaluatedAt = global
                 }
                 if checkpointEvery > 0, global % checkpointEvery == 0, session.position.stepInEpoch < plan.stepsPerEpoch {
                     _ = try checkpoint(session)
@@ -303,7 +305,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
             _ = try checkpoint(session)
         }
         if session.position.stepInEpoch != 0 {  // stopped by max_steps inside an epoch
-            reports = try evaluate(&session, log: log, watchdog: watchdog)
+            if evaluatedAt != session.position.globalStep { reports = try evaluate(&session, log: log, watchdog: watchdog) }
             _ = try checkpoint(session)
         }
         output("done: step \(session.position.globalStep) in \(formatDuration(Date().timeIntervalSince(started))); best val accuracy "

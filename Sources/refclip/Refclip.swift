@@ -7,7 +7,7 @@ struct Refclip: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "refclip",
         abstract: "Weakly supervised visual grounding (RefCLIP) on CPU clusters with MPI.",
-        subcommands: [SynthCommand.self, ExtractCommand.self, TrainCommand.self, PseudoLabelCommand.self, EvalCommand.self, GroundCommand.self, ExportCommand.self, ImportCommand.self, InspectCommand.self,
+        subcommands: [SynthCommand.self, ExtractCommand.self, TrainCommand.self, PseudoLabelCommand.self, EvalCommand.self, GroundCommand.self, ReportCommand.self, ExportCommand.self, ImportCommand.self, InspectCommand.self,
                       CommunicatorSelfTest.self]
     )
 }

@@ -1,6 +1,7 @@
 // TeacherCommandLineTests.swift — the built `refclip` end to end on a tiny synthetic dataset:
-// three teacher steps as one process, as debug thread-ranks, and under mpirun with 2 and 4 ranks —
-// the per-step losses and the parameters after three steps must agree — then eval; bad input.
+// three teacher steps as one process, as debug thread-ranks (with their per-step checks) and under
+// mpirun, each with 2 and 4 ranks — the per-step losses and the parameters after three steps must
+// agree — then eval; bad input.
 
 import Foundation
 import TestSupport
@@ -15,7 +16,7 @@ final class TeacherCommandLineTests: XCTestCase {
         let reference = try W.losses("one").map(\.loss)
         let referenceParameters = try XCTUnwrap(try W.checkpoint("one", step: 3).tensors["params"])
         XCTAssertEqual(reference.count, 3)
-        for (name, ranks, debug) in [("debug2", nil, 2), ("mpi2", 2, nil), ("mpi4", 4, nil)] as [(String, Int?, Int?)] {
+        for (name, ranks, debug) in [("debug2", nil, 2), ("mpi2", 2, nil), ("debug4", nil, 4), ("mpi4", 4, nil)] as [(String, Int?, Int?)] {
             try W.succeed(try W.train(name, ["--set", "train.max_steps=3"] + (debug.map { ["--debug", "--ranks", "\($0)"] } ?? [])), ranks: ranks)
             let got = try W.losses(name).map(\.loss)
             XCTAssertEqual(got.count, 3, name)
