@@ -11,6 +11,11 @@ if [[ -n "${REFCLIP_IFACE:-}" ]]; then
   export OMPI_MCA_btl_tcp_if_include=$REFCLIP_IFACE   # data plane
   export OMPI_MCA_oob_tcp_if_include=$REFCLIP_IFACE   # OpenMPI's own wire-up
 fi
+# A node that drops off the network: the ranks' watchdog (runtime.watchdog_seconds) ends them, and
+# mpirun/orted notice the lost daemon through TCP keepalive after about 60 + 3 × 10 s (default ~8 min).
+export OMPI_MCA_oob_tcp_keepalive_time=${OMPI_MCA_oob_tcp_keepalive_time:-60}
+export OMPI_MCA_oob_tcp_keepalive_intvl=${OMPI_MCA_oob_tcp_keepalive_intvl:-10}
+export OMPI_MCA_oob_tcp_keepalive_probes=${OMPI_MCA_oob_tcp_keepalive_probes:-3}
 if [[ $(id -u) == 0 ]]; then   # containers often run as root; mpirun refuses it unless told
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi

@@ -17,7 +17,8 @@ final class ClusterScriptTests: XCTestCase {
     }
 
     func testEveryScriptParses() throws {
-        let scripts = ["env.sh", "launch.sh"] + ["extract", "teacher", "pseudo-label", "student"].map { "slurm/\($0).sbatch" }
+        let scripts = ["env.sh", "launch.sh", "harness/netns.sh", "harness/rsh-agent.sh", "harness/test-cluster.sh"]
+            + ["extract", "teacher", "pseudo-label", "student"].map { "slurm/\($0).sbatch" }
         for script in scripts {
             let (status, output) = try bash(["-n", cluster + "/" + script])
             XCTAssertEqual(status, 0, "\(script): \(output)")
