@@ -65,7 +65,7 @@ final class RunConfigTests: XCTestCase {
     /// data configs a valid generator configuration.
     func testShippedConfigsLoad() throws {
         let directory = packageRoot.appendingPathComponent("configs")
-        let training = ["synthetic-teacher", "synthetic-student", "synthetic-teacher-amc", "refcoco-teacher", "refcoco-student"]
+        let training = ["synthetic-teacher", "synthetic-student", "synthetic-teacher-amc", "synthetic-teacher-boxes", "refcoco-teacher", "refcoco-student"]
         let data = ["synthetic-data", "synthetic-shifted"]
         let all = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
         XCTAssertEqual(Set(all), Set((training + data + ["refcoco-extract"]).map { $0 + ".yaml" }), "every shipped config is checked here")
