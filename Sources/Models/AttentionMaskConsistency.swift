@@ -66,7 +66,7 @@ public final class AttentionMaskConsistency {
         var local = [Double](repeating: 0, count: 5)
         var peaks: [Float] = []
         for i in 0 ..< b {
-            let r = heat.data + i * c, n = normalized.data + i * c, m = masks
+            let r = heat.data + i * c, n = normalized.data + i * c
             for j in 0 ..< c { r[j] = max(0, r[j]) }
             var (lo, hi) = (0, 0)
             for j in 1 ..< c {
@@ -77,9 +77,9 @@ public final class AttentionMaskConsistency {
             var (inside, outside) = (0, 0)
             for j in 0 ..< c {
                 n[j] = (r[j] - r[lo]) / range
-                let mj = m[i * c + j]
-                if n[j] * mj > n[inside] * m[i * c + inside] { inside = j }
-                if n[j] * (1 - mj) > n[outside] * (1 - m[i * c + outside]) { outside = j }
+                let mj = masks[i * c + j]
+                if n[j] * mj > n[inside] * masks[i * c + inside] { inside = j }
+                if n[j] * (1 - mj) > n[outside] * (1 - masks[i * c + outside]) { outside = j }
                 local[0] += Double(n[j] * mj)
                 local[1] += Double(mj)
                 local[2] += Double(n[j] * (1 - mj))
@@ -87,7 +87,7 @@ public final class AttentionMaskConsistency {
             }
             lowest.append(lo); highest.append(hi); spread.append(range)
             insidePeak.append(inside); outsidePeak.append(outside)
-            peaks.append(n[outside] * (1 - m[i * c + outside]) - n[inside] * m[i * c + inside] + Self.maxMargin)
+            peaks.append(n[outside] * (1 - masks[i * c + outside]) - n[inside] * masks[i * c + inside] + Self.maxMargin)
         }
         local[4] = Double(b)
         sums = local

@@ -58,12 +58,12 @@ struct EvalCommand: ParsableCommand {
                 for (path, ckpt) in loaded {
                     var data = data
                     if ckpt.header.vocabulary != data.vocabulary.words {
+                        let unknown = Set(data.vocabulary.words).subtracting(ckpt.header.vocabulary)
                         let vocabulary = Vocabulary(words: ckpt.header.vocabulary)
                         data = try GroundingData.shared(comm) {
                             try GroundingData.prepare(annotations: config.string("data.annotations"), wordVectors: config.string("data.word_vectors"),
                                                       store: store, maxTokens: config.int("data.max_tokens"), vocabulary: vocabulary)
                         }
-                        let unknown = Set(try Annotations.load(config.string("data.annotations")).vocabulary.words).subtracting(ckpt.header.vocabulary)
                         if comm.isRoot, !unknown.isEmpty {
                             print("note: \(path) reads \(unknown.count) words of these annotations as UNK: \(unknown.sorted().prefix(10).joined(separator: ", "))")
                         }
