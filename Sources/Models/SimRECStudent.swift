@@ -13,11 +13,24 @@ public struct StudentShape: Codable, Equatable, Sendable {
     public var fusion: FusionShape
     /// Weight of the GIoU term against the objectness BCE.
     public var boxWeight: Float
+    /// Whether each text-gated fusion also sees its cells' (x, y) (CoordinateChannels).
+    public var coordinates: Bool
 
-    public init(language: LanguageShape, fusion: FusionShape, boxWeight: Float) {
+    public init(language: LanguageShape, fusion: FusionShape, boxWeight: Float, coordinates: Bool = false) {
         self.language = language
         self.fusion = fusion
         self.boxWeight = boxWeight
+        self.coordinates = coordinates
+    }
+
+    private enum CodingKeys: String, CodingKey { case language, fusion, boxWeight, coordinates }
+
+    /// Checkpoints written before `coordinates` existed hold students without them.
+    public init(from decoder: Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(language: values.decode(LanguageShape.self, forKey: .language), fusion: values.decode(FusionShape.self, forKey: .fusion),
+                      boxWeight: values.decode(Float.self, forKey: .boxWeight),
+                      coordinates: values.decodeIfPresent(Bool.self, forKey: .coordinates) ?? false)
     }
 }
 
@@ -40,7 +53,8 @@ public final class SimRECStudent {
         let (store, statistics) = (params, buffers)
         let channels = [shape.fusion.channels52, shape.fusion.channels26, shape.fusion.channels13]
         gates = channels.enumerated().map {
-            TextGatedFusion(store, buffers: statistics, "fusion_manner.\($0.offset)", channels: $0.element, textDimension: shape.language.hidden)
+            TextGatedFusion(store, buffers: statistics, "fusion_manner.\($0.offset)", channels: $0.element, textDimension: shape.language.hidden,
+                            coordinates: shape.coordinates)
         }
         fusion = MultiScaleFusion(params, buffers: buffers, "multi_scale_manner", shape: shape.fusion, computesInputGrads: true)
         head = StudentHead(params, buffers: buffers, "head", channels: shape.fusion.hidden)

@@ -1,6 +1,8 @@
 // TextGatedFusion.swift — the student's per-scale fusion of a detector map with the sentence
 // (SimREC-style, DESIGN.md §4): y = BN-Leaky( BN-Leaky(conv1x1(v)) ⊙ BN-Leaky(linear(t)) ), the text
-// vector broadcast over every cell. Names: `name.visual`, `name.text`, `name.text_norm`, `name.norm`.
+// vector broadcast over every cell. With `coordinates`, v is the map with its cells' (x, y) appended
+// (CoordinateChannels), so the sentence can gate where a cell is — "the ball on the left" — and not only
+// what it sees. Names: `name.visual`, `name.text`, `name.text_norm`, `name.norm`.
 
 import Layers
 import Tensors
@@ -9,6 +11,7 @@ import Tensors
 public final class TextGatedFusion {
     public let channels: Int
     private let visual: ConvBNLeaky
+    private let coordinates: CoordinateChannels?
     private let text: Linear
     private let textNorm: BatchNorm2d
     private let textActivation = LeakyReLU(slope: 0.1)
@@ -19,10 +22,13 @@ public final class TextGatedFusion {
     private let visualGrad = Tensor(), textGrad = Tensor()
     private var visualOut: Tensor?, textOut: Tensor?
 
-    /// A map of `channels` channels gated by a `textDimension`-wide sentence vector.
-    public init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, channels: Int, textDimension: Int) {
+    /// A map of `channels` channels gated by a `textDimension`-wide sentence vector; with `coordinates`
+    /// the visual 1×1 convolution also sees each cell's position.
+    public init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, channels: Int, textDimension: Int, coordinates: Bool = false) {
         self.channels = channels
-        visual = ConvBNLeaky(params, buffers: buffers, name + ".visual", in: channels, out: channels, kernel: 1, computesInputGrad: false)
+        self.coordinates = coordinates ? CoordinateChannels() : nil
+        let visualInput = channels + (coordinates ? CoordinateChannels.count : 0)
+        visual = ConvBNLeaky(params, buffers: buffers, name + ".visual", in: visualInput, out: channels, kernel: 1, computesInputGrad: false)
         text = Linear(params, name + ".text", in: textDimension, out: channels, bias: false)
         textNorm = BatchNorm2d(params, buffers: buffers, name + ".text_norm", channels: channels)
         norm = BatchNorm2d(params, buffers: buffers, name + ".norm", channels: channels)
@@ -31,7 +37,7 @@ public final class TextGatedFusion {
     /// map [B, C, H, W], sentence [B, D] → [B, C, H, W].
     @discardableResult
     public func forward(_ map: Tensor, sentence: Tensor, _ context: ForwardContext) -> Tensor {
-        let v = visual.forward(map, context)
+        let v = visual.forward(coordinates?.forward(map) ?? map, context)
         let b = sentence.shape[0]
         textColumn.reshape([b, channels, 1, 1])
         textColumn.data.update(from: text.forward(sentence).data, count: b * channels)

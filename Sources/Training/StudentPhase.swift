@@ -13,6 +13,7 @@ import Tensors
 /// The student phase's keys.
 public let studentSchema: [ConfigKey] = commonKeys(phase: "student") + modelKeys(layers: 1) + [
     ConfigKey("model.box_weight", .float, "5", "weight of the GIoU loss against the objectness BCE"),
+    ConfigKey("model.coordinates", .bool, "true", "append each cell's (x, y) to the detector maps the sentence gates"),
     ConfigKey("train.views", .intList, "416", "input sizes for random-resize augmentation (each must be stored in the feature store)"),
 ]
 
@@ -21,7 +22,8 @@ public func studentShape(_ config: RunConfig, vocabularySize: Int, wordDimension
     try validateModelKeys(config)
     guard config.double("model.box_weight") >= 0 else { throw InputError(file: config.source, location: "model.box_weight", "must not be negative") }
     return StudentShape(language: languageShape(config, vocabularySize: vocabularySize, wordDimension: wordDimension),
-                        fusion: fusionShape(config, channels: channels), boxWeight: config.float("model.box_weight"))
+                        fusion: fusionShape(config, channels: channels), boxWeight: config.float("model.box_weight"),
+                        coordinates: config.bool("model.coordinates"))
 }
 
 /// One step's rows for the student: detector outputs at the step's input size, token ids, and the

@@ -121,6 +121,19 @@ final class LayerGradientTests: XCTestCase {
         XCTAssertEqual(Array(concat.secondGrad.array[0 ..< 8]), Array(dy.array[12 ..< 20]))
     }
 
+    func testCoordinateChannels() {
+        // A [2, 1, 2, 4] map: cell centres at x = −¾, −¼, ¼, ¾ and y = −½, ½; the map itself is kept.
+        let map = randomTensor([2, 1, 2, 4], seed: 13)
+        let y = CoordinateChannels().forward(map)
+        XCTAssertEqual(y.shape, [2, 3, 2, 4])
+        for i in 0 ..< 2 {
+            let sample = Array(y.array[i * 24 ..< (i + 1) * 24])
+            XCTAssertEqual(Array(sample[0 ..< 8]), Array(map.array[i * 8 ..< (i + 1) * 8]))
+            XCTAssertEqual(Array(sample[8 ..< 16]), [-0.75, -0.25, 0.25, 0.75, -0.75, -0.25, 0.25, 0.75], "x")
+            XCTAssertEqual(Array(sample[16 ..< 24]), [-0.5, -0.5, -0.5, -0.5, 0.5, 0.5, 0.5, 0.5], "y")
+        }
+    }
+
     func testGRU() {
         let params = ParameterStore(seed: 13)
         let gru = GRU(params, "gru", inputSize: 3, hiddenSize: 5)

@@ -54,21 +54,24 @@ final class StudentGradientTests: XCTestCase {
     }
 
     func testTextGatedFusion() {
-        let params = ParameterStore(seed: 5), buffers = ParameterStore()
-        let gate = TextGatedFusion(params, buffers: buffers, "gate", channels: 3, textDimension: 4)
-        perturbNorms(params, seed: 13)
-        // Batch statistics of the text path see one value per sample: a larger batch and a smaller
-        // step keep the finite differences clear of their curvature and of LeakyReLU's kink.
-        let map = randomTensor([16, 3, 3, 3], seed: 6), sentence = randomTensor([16, 4], seed: 7)
-        let ctx = context(16)
-        assertLayerGradients("TextGatedFusion", input: sentence, params: params, tolerance: 1e-2, step: 1e-3,
-                             forward: { gate.forward(map, sentence: sentence, ctx) }, backward: { gate.backward($0) })
+        for coordinates in [false, true] {
+            let params = ParameterStore(seed: 5), buffers = ParameterStore()
+            let gate = TextGatedFusion(params, buffers: buffers, "gate", channels: 3, textDimension: 4, coordinates: coordinates)
+            XCTAssertEqual(params.refs.first { $0.name == "gate.visual.conv.weight" }?.shape, [3, coordinates ? 5 : 3, 1, 1])
+            perturbNorms(params, seed: 13)
+            // Batch statistics of the text path see one value per sample: a larger batch and a smaller
+            // step keep the finite differences clear of their curvature and of LeakyReLU's kink.
+            let map = randomTensor([16, 3, 3, 3], seed: 6), sentence = randomTensor([16, 4], seed: 7)
+            let ctx = context(16)
+            assertLayerGradients("TextGatedFusion (coordinates: \(coordinates))", input: sentence, params: params, tolerance: 1e-2, step: 1e-3,
+                                 forward: { gate.forward(map, sentence: sentence, ctx) }, backward: { gate.backward($0) })
+        }
     }
 
     func testWholeStudentThroughItsLoss() {
         let shape = StudentShape(language: LanguageShape(vocabularySize: 12, wordDimension: 6, hidden: 8, heads: 2, feedForward: 12, layers: 1,
                                                          maxTokens: 5, dropout: 0.1),
-                                 fusion: FusionShape(channels52: 3, channels26: 4, channels13: 5, hidden: 6), boxWeight: 5)
+                                 fusion: FusionShape(channels52: 3, channels26: 4, channels13: 5, hidden: 6), boxWeight: 5, coordinates: true)
         let model = SimRECStudent(shape: shape, seed: 8)
         perturbNorms(model.params, seed: 14)
         for ref in model.frozen.refs { model.frozen.set(ref, randomTensor(ref.shape, seed: 9).array) }

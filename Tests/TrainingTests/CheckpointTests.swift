@@ -48,4 +48,15 @@ final class CheckpointTests: XCTestCase {
         try Data(good.prefix(good.count - 10)).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try Checkpoint.read(path)) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
     }
+
+    func testStudentShapeWrittenBeforeCoordinatesReadsAsWithout() throws {
+        let shape = StudentTrainingTests.shape
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(shape)) as! [String: Any]
+        XCTAssertEqual(json.removeValue(forKey: "coordinates") as? Bool, true)
+        let old = try JSONDecoder().decode(StudentShape.self, from: JSONSerialization.data(withJSONObject: json))
+        XCTAssertFalse(old.coordinates)
+        XCTAssertEqual(old.language, shape.language)
+        XCTAssertEqual(old.fusion, shape.fusion)
+        XCTAssertEqual(try JSONDecoder().decode(StudentShape.self, from: JSONEncoder().encode(shape)), shape)
+    }
 }

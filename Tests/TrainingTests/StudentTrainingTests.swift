@@ -12,7 +12,7 @@ import XCTest
 final class StudentTrainingTests: XCTestCase {
     static let shape = StudentShape(
         language: LanguageShape(vocabularySize: 30, wordDimension: 8, hidden: 16, heads: 2, feedForward: 24, layers: 1, maxTokens: 6, dropout: 0.1),
-        fusion: FusionShape(channels52: 4, channels26: 6, channels13: 8, hidden: 12), boxWeight: 5)
+        fusion: FusionShape(channels52: 4, channels26: 6, channels13: 8, hidden: 12), boxWeight: 5, coordinates: true)
     static let globalBatch = 8
 
     private struct Trace {
