@@ -28,8 +28,8 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Use the raw weights instead of the EMA weights.")
     var raw = false
 
-    @Option(name: .customLong("pseudo-labels"), help: "A pseudo-label file whose recorded accuracy to show under the table.")
-    var pseudoLabels: String?
+    @Option(name: .customLong("pseudo-labels"), help: "A pseudo-label file whose recorded accuracy to show under the table (repeatable).")
+    var pseudoLabels: [String] = []
 
     @Option(help: "Also write the reports as JSON to this file.")
     var json: String?
@@ -87,7 +87,7 @@ struct EvalCommand: ParsableCommand {
                 }
                 guard comm.isRoot else { return }
                 print(comparisonTable(results))
-                if let pseudoLabels {
+                for pseudoLabels in pseudoLabels {
                     let info = try Annotations.load(pseudoLabels).info
                     if let accuracy = info["pseudo_label_accuracy"] { print("\npseudo-labels (\(pseudoLabels)): \(accuracy)% of training expressions correct (IoU > 0.5)") }
                 }
