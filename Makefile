@@ -82,7 +82,7 @@ demo: build
 	@echo "\n## Shifted evaluation set (configs/synthetic-shifted.yaml: other seed, objects, look-alikes, mixes)\n"
 	$(BIN)/refclip eval $(DEMO_MODELS) --split val --split testA --split testB \
 	  --set data.annotations=data/synthetic-shifted/annotations.json --set data.features=data/synthetic-shifted/features \
-	  --json runs/synthetic-shifted-results.json
+	  --paired --json runs/synthetic-shifted-results.json
 
 clean:
 	rm -rf .build

@@ -31,6 +31,9 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("pseudo-labels"), help: "A pseudo-label file whose recorded accuracy to show under the table (repeatable).")
     var pseudoLabels: [String] = []
 
+    @Flag(help: "Under the table, compare every checkpoint after the first with the first, item by item: items gained and lost per split and expression type, with McNemar's exact p-value.")
+    var paired = false
+
     @Option(help: "Also write the reports as JSON to this file.")
     var json: String?
 
@@ -55,6 +58,7 @@ struct EvalCommand: ParsableCommand {
                                               store: store, maxTokens: config.int("data.max_tokens"))
                 }
                 var results: [ModelReports] = []
+                var outcomes: [[SplitOutcomes]] = []
                 for (path, ckpt) in loaded {
                     var data = data
                     if ckpt.header.vocabulary != data.vocabulary.words {
@@ -70,23 +74,28 @@ struct EvalCommand: ParsableCommand {
                     }
                     let own = try RunConfig(schema: try phaseSchema(ckpt.header.phase, source: path), yaml: ckpt.header.config)
                     let view = own.int("data.view")
-                    let reports = try split.map { name -> SplitReport in
+                    let evaluations = try split.map { name -> GroundingEvaluation in
                         let items = try data.items(name)
                         switch ckpt.header.phase {
                         case TeacherPhase.name:
                             return try evaluateTeacher(try ckpt.teacher(path: path, average: !raw), split: name, items: items, store: store, view: view,
-                                                       batch: config.int("train.eval_batch"), communicator: comm).report
+                                                       batch: config.int("train.eval_batch"), communicator: comm)
                         default:
                             return try evaluateStudent(try ckpt.student(path: path, average: !raw), split: name, items: items, store: store, view: view,
-                                                       batch: config.int("train.eval_batch"), communicator: comm).report
+                                                       batch: config.int("train.eval_batch"), communicator: comm)
                         }
                     }
+                    let reports = evaluations.map(\.report)
+                    outcomes.append(try zip(split, evaluations).map { name, evaluation in
+                        SplitOutcomes(split: name, correct: evaluation.outcomes.map(\.correct), types: try data.items(name).map { $0.types.first ?? "" })
+                    })
                     let weights = raw || !ckpt.hasAverage ? "raw" : "EMA"
                     let run = own.string("name") == ckpt.header.phase ? "" : " " + own.string("name")
                     results.append(ModelReports(name: "\(ckpt.header.phase)\(run) (\(weights), step \(ckpt.header.position.globalStep))", reports: reports))
                 }
                 guard comm.isRoot else { return }
                 print(comparisonTable(results))
+                if paired { print("\n" + pairedComparisonTable(names: results.map(\.name), outcomes: outcomes)) }
                 for pseudoLabels in pseudoLabels {
                     let info = try Annotations.load(pseudoLabels).info
                     if let accuracy = info["pseudo_label_accuracy"] { print("\npseudo-labels (\(pseudoLabels)): \(accuracy)% of training expressions correct (IoU > 0.5)") }

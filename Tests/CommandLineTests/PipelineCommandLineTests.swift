@@ -41,8 +41,15 @@ final class PipelineCommandLineTests: XCTestCase {
         try W.succeed(try student("pipeline-student", annotations: labels, everyStep + ["--debug", "--ranks", "2"]))
         try W.succeed(try student("pipeline-student-mpi", annotations: labels, everyStep), ranks: 2)
         let table = try W.succeed(["eval", "--checkpoint", "\(W.runs)/pipeline-teacher/best.refclip",
-                                   "--checkpoint", "\(W.runs)/pipeline-student/best.refclip", "--split", "val", "--pseudo-labels", labels])
+                                   "--checkpoint", "\(W.runs)/pipeline-student/best.refclip", "--split", "val", "--pseudo-labels", labels, "--paired"])
         XCTAssertTrue(table.contains("| teacher ") && table.contains("| student ") && table.contains("(EMA, step") && table.contains("pseudo-labels"), table)
+        // The paired row's difference is the two accuracies' difference, over the same items.
+        let rows = table.split(separator: "\n").map { $0.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } }
+        let accuracies = try XCTUnwrap(rows.first { $0.first == "val" && $0.count > 6 && !$0[1].hasPrefix("student") })
+        let paired = try XCTUnwrap(rows.first { $0.first == "val" && $0.count > 1 && $0[1].hasPrefix("student") }, table)
+        XCTAssertEqual(paired[2], accuracies[1], "items compared")
+        XCTAssertEqual(Double(paired[5])!, Double(accuracies[4])! - Double(accuracies[2])!, accuracy: 0.011, table)
+        XCTAssertEqual(Double(paired[5])!, 100 * (Double(paired[3])! - Double(paired[4])!) / Double(paired[2])!, accuracy: 0.006, table)
     }
 }
 

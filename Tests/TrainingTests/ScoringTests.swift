@@ -52,4 +52,32 @@ final class ScoringTests: XCTestCase {
         XCTAssertNil(unknown.overall.lookalikeChanceAccuracy)
         XCTAssertFalse(reportTable([unknown]).contains("look-alike"), "real data has no look-alike column")
     }
+
+    func testPairedComparisonByHand() {
+        // gained: items 1 and 4; lost: items 0, 2, 3, 5, 6, 7, 8, 9 (wrong for both: 10, 11).
+        let reference = [true, false, true, true, false, true, true, true, true, true, false, false]
+        let this = [false, true, false, false, true, false, false, false, false, false, false, false]
+        let c = PairedComparison(reference: reference, this: this)
+        XCTAssertEqual([c.gained, c.lost, c.count], [2, 8, 12])
+        XCTAssertEqual(c.difference, -50, accuracy: 1e-12)
+        XCTAssertEqual(c.pValue, 2 * Double(1 + 10 + 45) / 1024, accuracy: 1e-12, "2·(C(10,0)+C(10,1)+C(10,2))/2¹⁰")
+        XCTAssertEqual(PairedComparison(reference: [true, true, true, true, true], this: [false, false, false, false, false]).pValue, 2.0 / 32, accuracy: 1e-12)
+        XCTAssertEqual(PairedComparison(reference: [true, false], this: [false, true]).pValue, 1, "balanced: capped at 1")
+        XCTAssertEqual(PairedComparison(reference: [true, false], this: [true, false]).pValue, 1, "no discordant items")
+        // Large n stays finite: 1000 against 1100 discordant items; the exact sum in integers is 0.030721.
+        let big = PairedComparison(reference: Array(repeating: true, count: 1000) + Array(repeating: false, count: 1100),
+                                   this: Array(repeating: false, count: 1000) + Array(repeating: true, count: 1100))
+        XCTAssertEqual(big.pValue, 0.030721, accuracy: 1e-5)
+    }
+
+    func testPairedComparisonTableSplitsByType() {
+        let names = ["a", "b"]
+        let outcomes = [[SplitOutcomes(split: "val", correct: [true, true, false, false], types: ["attribute", "position", "position", "attribute"])],
+                        [SplitOutcomes(split: "val", correct: [true, false, true, true], types: ["attribute", "position", "position", "attribute"])]]
+        let lines = pairedComparisonTable(names: names, outcomes: outcomes).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 5)
+        XCTAssertEqual(lines[2], "| val | b | 4 | 2 | 1 | +25.00 | 1 |")
+        XCTAssertEqual(lines[3], "|   val/attribute | b | 2 | 1 | 0 | +50.00 | 1 |")
+        XCTAssertEqual(lines[4], "|   val/position | b | 2 | 1 | 1 | +0.00 | 1 |")
+    }
 }
