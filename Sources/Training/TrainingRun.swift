@@ -110,6 +110,8 @@ public final class TrainingRun<Phase: TrainingPhase> {
         let context = PhaseContext(config: config, store: store, data: data, train: train, plan: plan, communicator: comm, seed: settings.seed)
         let phase = try makePhase(context)
         if let initial {
+            try checkLayout(initial, path: initialPath, phase: phase,
+                            hint: "set the model.* keys as the checkpoint has them (refclip inspect \(initialPath) shows its config)")
             try initial.restore(params: phase.params, buffers: phase.buffers, frozen: phase.frozen, average: true, path: initialPath)
             output("starting from the weights of \(initialPath) (step \(initial.header.position.globalStep))")
         }
@@ -179,17 +181,21 @@ public final class TrainingRun<Phase: TrainingPhase> {
         if comm.isRoot { try session.checkpoints.forget(after: header.position.globalStep) }
     }
 
+    /// The checkpoint's parameters must have the phase's names and shapes; the error names the differences.
+    private func checkLayout(_ checkpoint: Checkpoint, path: String, phase: Phase, hint: String) throws {
+        let differences = checkpoint.layoutDifferences(params: phase.params, buffers: phase.buffers, frozen: phase.frozen)
+        guard differences.isEmpty else {
+            throw InputError(file: path, "the checkpoint's model does not match the configuration: " + differences.prefix(12).joined(separator: "; ")
+                             + (differences.count > 12 ? "; … \(differences.count - 12) more" : ""), hint: hint)
+        }
+    }
+
     /// The checkpoint must hold this configuration's model: same phase, parameter names and shapes, vocabulary.
     private func checkCompatible(_ checkpoint: Checkpoint, path: String, with session: Session) throws {
         guard checkpoint.header.phase == Phase.name else {
             throw InputError(file: path, "holds a \(checkpoint.header.phase) model; this run trains a \(Phase.name)")
         }
-        let differences = checkpoint.layoutDifferences(params: session.phase.params, buffers: session.phase.buffers, frozen: session.phase.frozen)
-        guard differences.isEmpty else {
-            throw InputError(file: path, "the checkpoint's model does not match the configuration: " + differences.prefix(12).joined(separator: "; ")
-                             + (differences.count > 12 ? "; … \(differences.count - 12) more" : ""),
-                             hint: "resume with the configuration the checkpoint was trained with")
-        }
+        try checkLayout(checkpoint, path: path, phase: session.phase, hint: "resume with the configuration the checkpoint was trained with")
         guard checkpoint.header.vocabulary == session.context.data.vocabulary.words else {
             throw InputError(file: path, "the checkpoint's vocabulary differs from the one built from \(config.string("data.annotations"))",
                              hint: "resume with the annotation file of the original run")

@@ -89,7 +89,8 @@ final class CheckpointCommandLineTests: XCTestCase {
 
         let (status, refusal) = try W.run(try W.train("wrong", ["--set", "train.init_from=\(base)", "--set", "model.hidden=24"]))
         XCTAssertEqual(status, 2, refusal)
-        XCTAssertTrue(refusal.contains(base) && refusal.contains("where the model has"), refusal)
+        XCTAssertTrue(refusal.contains(base) && refusal.contains("does not match the configuration") && refusal.contains("config [24")
+                      && refusal.contains("refclip inspect"), refusal)
     }
 
     func testSigtermWritesACheckpointThatResumesExactly() throws {
