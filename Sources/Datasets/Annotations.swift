@@ -20,8 +20,11 @@ public struct AnnotationEntry: Codable, Equatable, Sendable {
     /// How many other named objects of the scene share the object's category (synthetic data only):
     /// choosing among the look-alikes at random is right 1 / (1 + lookalikes) of the time.
     public var lookalikes: Int?
+    /// Pseudo-labels only: the teacher's probability for the cell it chose (AnchorPrediction.confidence).
+    public var confidence: Double?
 
-    public init(iid: Int, bbox: [Double], catID: Int, refs: [String], maskID: Int? = nil, refTypes: [String]? = nil, lookalikes: Int? = nil) {
+    public init(iid: Int, bbox: [Double], catID: Int, refs: [String], maskID: Int? = nil, refTypes: [String]? = nil, lookalikes: Int? = nil,
+                confidence: Double? = nil) {
         self.iid = iid
         self.bbox = bbox
         self.catID = catID
@@ -29,10 +32,11 @@ public struct AnnotationEntry: Codable, Equatable, Sendable {
         self.maskID = maskID
         self.refTypes = refTypes
         self.lookalikes = lookalikes
+        self.confidence = confidence
     }
 
     enum CodingKeys: String, CodingKey {
-        case iid, bbox, refs, lookalikes
+        case iid, bbox, refs, lookalikes, confidence
         case catID = "cat_id", maskID = "mask_id", refTypes = "ref_types"
     }
 

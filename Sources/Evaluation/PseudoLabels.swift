@@ -21,7 +21,7 @@ public func pseudoLabel(_ teacher: RefCLIPTeacher, items: [GroundingItem], store
     let rows = items.indices.flatMap { i in items[i].expressions.indices.map { (item: i, expression: $0) } }
     let perRank = (rows.count + comm.size - 1) / comm.size
     let mine = Array(rows[min(rows.count, comm.rank * perRank) ..< min(rows.count, (comm.rank + 1) * perRank)])
-    let fields = 6  // valid, x1, y1, x2, y2, correct
+    let fields = 7  // valid, x1, y1, x2, y2, correct, confidence
     var encoded: [Double] = []
     var features = FeatureBatch()
     var scratch = FeatureStore.ReadScratch()
@@ -35,7 +35,7 @@ public func pseudoLabel(_ teacher: RefCLIPTeacher, items: [GroundingItem], store
             let info = store.manifest.images[items[row.item].image]
             let letterbox = Letterbox(originalWidth: info.width, originalHeight: info.height, size: view)
             let box = clamped(letterbox.toOriginal(box: prediction.box.map(Double.init)), width: Double(info.width), height: Double(info.height))
-            encoded += [1] + box + [intersectionOverUnion(box, items[row.item].box) > 0.5 ? 1 : 0]
+            encoded += [1] + box + [intersectionOverUnion(box, items[row.item].box) > 0.5 ? 1 : 0, Double(prediction.confidence)]
         }
     }
     encoded += Array(repeating: 0, count: (perRank - mine.count) * fields)
@@ -49,7 +49,8 @@ public func pseudoLabel(_ teacher: RefCLIPTeacher, items: [GroundingItem], store
         correct += all[record + 5]
         let type = item.types[expression]
         entries.append(AnnotationEntry(iid: store.manifest.images[item.image].id, bbox: [x1, y1, x2 - x1, y2 - y1], catID: item.category,
-                                       refs: [item.texts[expression]], maskID: item.object, refTypes: type.isEmpty ? nil : [type]))
+                                       refs: [item.texts[expression]], maskID: item.object, refTypes: type.isEmpty ? nil : [type],
+                                       confidence: all[record + 6]))
     }
     return PseudoLabels(entries: entries, accuracy: 100 * correct / Double(max(entries.count, 1)))
 }

@@ -5,6 +5,7 @@
 // selected cell most similar to the text and, in it, the anchor with the highest objectness.
 
 import Distributed
+import Foundation
 import Layers
 import Tensors
 
@@ -59,13 +60,17 @@ public struct AnchorPrediction: Equatable, Sendable {
     /// (x1, y1, x2, y2) in letterbox pixels.
     public var box: [Float]
     public var objectness: Float
+    /// The softmax probability of the chosen cell over the image's selected cells (text–anchor
+    /// similarities as logits, as in the contrastive loss): how sure the teacher is.
+    public var confidence: Float
 
-    public init(rankInSelected: Int, cell: Int, anchor: Int, box: [Float], objectness: Float) {
+    public init(rankInSelected: Int, cell: Int, anchor: Int, box: [Float], objectness: Float, confidence: Float = 1) {
         self.rankInSelected = rankInSelected
         self.cell = cell
         self.anchor = anchor
         self.box = box
         self.objectness = objectness
+        self.confidence = confidence
     }
 }
 
@@ -134,11 +139,12 @@ public final class RefCLIPTeacher {
         let (cells, perCell, channels) = (boxes.shape[1], boxes.shape[2], boxes.shape[3])
         return (0 ..< b).map { i in
             var best = 0, bestScore = -Float.infinity
+            var scores = [Float](repeating: 0, count: k)
             for s in 0 ..< k {
-                var score: Float = 0
-                for j in 0 ..< d { score += text[i * d + j] * anchors[(i * k + s) * d + j] }
-                if score > bestScore { (best, bestScore) = (s, score) }
+                for j in 0 ..< d { scores[s] += text[i * d + j] * anchors[(i * k + s) * d + j] }
+                if scores[s] > bestScore { (best, bestScore) = (s, scores[s]) }
             }
+            let partition = scores.reduce(0) { $0 + expf($1 - bestScore) }
             let cell = selectedCells[i * k + best]
             let base = (i * cells + cell) * perCell * channels
             var anchor = 0
@@ -149,7 +155,7 @@ public final class RefCLIPTeacher {
             let (cx, cy, w, h) = (boxes[p], boxes[p + 1], boxes[p + 2], boxes[p + 3])
             let x1 = cx - w / 2, y1 = cy - h / 2
             return AnchorPrediction(rankInSelected: best, cell: cell, anchor: anchor, box: [x1, y1, x1 + w, y1 + h],
-                                    objectness: boxes[p + AnchorBoxes.objectness])
+                                    objectness: boxes[p + AnchorBoxes.objectness], confidence: 1 / partition)
         }
     }
 }

@@ -33,6 +33,9 @@ final class PipelineCommandLineTests: XCTestCase {
         let info = try XCTUnwrap(annotations["info"] as? [String: String])
         XCTAssertEqual(info["teacher_sha256"], try SHA256Hex("\(W.runs)/pipeline-teacher/best.refclip"))
         XCTAssertNotNil(Double(info["pseudo_label_accuracy"] ?? ""))
+        let confidences = (annotations["train"] as! [[String: Any]]).compactMap { $0["confidence"] as? Double }
+        XCTAssertEqual(confidences.count, (annotations["train"] as! [[String: Any]]).count, "every pseudo-label carries the teacher's confidence")
+        XCTAssertTrue(confidences.allSatisfy { $0 > 0 && $0 <= 1 }, "\(confidences.prefix(5))")
         let original = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: data + "/annotations.json"))) as! [String: Any]
         let expressions = (original["train"] as! [[String: Any]]).reduce(0) { $0 + ($1["refs"] as! [String]).count }
         XCTAssertEqual((annotations["train"] as! [[String: Any]]).count, expressions, "one entry per training expression")

@@ -14,6 +14,7 @@
 // sums over ~1e4 cancelling terms (BatchNorm on the 52×52 map) differ between implementations there.
 
 import Distributed
+import Foundation
 import Layers
 import Models
 import Tensors
@@ -105,5 +106,14 @@ final class TeacherReferenceTests: XCTestCase {
         let anchorsPerCell = inputs.anchorBoxes.shape[2]
         XCTAssertEqual(predictions.map { $0.cell * anchorsPerCell + $0.anchor }, try file.integers("pred.flat_anchor_index"))
         XCTAssertEqual(predictions.flatMap { $0.box + [$0.objectness] }, try file.floats("pred.box_x1y1x2y2_obj"))
+        // Confidence: the chosen cell's softmax probability over the selected cells, recomputed in Double.
+        let (anchors, text, _) = model.forward(inputs, ReferenceFixture.context("evalbn"))
+        let (k, d) = (anchors.shape[1], anchors.shape[2])
+        for (i, prediction) in predictions.enumerated() {
+            let scores = (0 ..< k).map { s in (0 ..< d).reduce(0.0) { $0 + Double(text.data[i * d + $1]) * Double(anchors.data[(i * k + s) * d + $1]) } }
+            let probability = exp(scores[prediction.rankInSelected]) / scores.map { exp($0) }.reduce(0, +)
+            XCTAssertEqual(Double(prediction.confidence), probability, accuracy: 1e-5, "expression \(i)")
+            XCTAssertEqual(scores.max(), scores[prediction.rankInSelected], "the most similar cell is chosen")
+        }
     }
 }
