@@ -50,11 +50,16 @@ func teacherSteps(_ comm: Communicator, perRank: Int) -> (Int) -> Void {
     return { n in _ = step.step(inputs, .training(step: RandomKey(seed: 2).child(n), samples: samples, communicator: comm), lr: 1e-4) }
 }
 
-/// Student steps on random inputs and targets.
-func studentSteps(_ comm: Communicator, perRank: Int) -> (Int) -> Void {
+/// The reference student: one language layer, the shipped configs' coordinate channels.
+let referenceStudent: StudentShape = {
     var language = referenceLanguage
     language.layers = 1
-    let step = StudentStep(model: SimRECStudent(shape: StudentShape(language: language, fusion: referenceFusion, boxWeight: 5), seed: 1),
+    return StudentShape(language: language, fusion: referenceFusion, boxWeight: 5, coordinates: true)
+}()
+
+/// Student steps on random inputs and targets.
+func studentSteps(_ comm: Communicator, perRank: Int) -> (Int) -> Void {
+    let step = StudentStep(model: SimRECStudent(shape: referenceStudent, seed: 1),
                            settings: OptimizerSettings(), communicator: comm)
     let inputs = randomTeacherInputs(batch: perRank, seed: UInt64(10 + comm.rank))
     let targets = (0 ..< perRank).map { i -> [Float] in [Float(20 * i), 40, Float(20 * i + 150), 260] }
@@ -94,8 +99,6 @@ func runTeacherBenchmark(_ comm: Communicator) {
 }
 
 func runStudentBenchmark(_ comm: Communicator) {
-    var language = referenceLanguage
-    language.layers = 1
-    let parameters = SimRECStudent(shape: StudentShape(language: language, fusion: referenceFusion, boxWeight: 5), seed: 1).params.count
+    let parameters = SimRECStudent(shape: referenceStudent, seed: 1).params.count
     benchmarkTraining(comm, title: "Student", parameters: parameters, studentSteps)
 }
