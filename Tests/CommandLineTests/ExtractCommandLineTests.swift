@@ -164,5 +164,14 @@ final class ExtractCommandLineTests: XCTestCase {
         let (status, refusal) = try RefclipWorkspace.run(["ground", "--checkpoint", checkpoint, "--image", root + "/images/8.png", "--text", "x"])
         XCTAssertEqual(status, 2)
         XCTAssertTrue(refusal.contains("8.png"), refusal)
+
+        // The report draws its predictions over the image files themselves, embedded byte for byte.
+        let page = root + "/report.html"
+        try RefclipWorkspace.succeed(["report", RefclipWorkspace.runs + "/real-teacher", "--out", page, "--samples", "3"])
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        let embedded = html.components(separatedBy: "data:image/png;base64,").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        XCTAssertEqual(embedded.count, 3, "one image per sample")
+        let files = try FileManager.default.contentsOfDirectory(atPath: root + "/images").map { try Data(contentsOf: URL(fileURLWithPath: root + "/images/" + $0)) }
+        for payload in embedded { XCTAssertTrue(files.contains(try XCTUnwrap(Data(base64Encoded: payload))), "an embedded image is one of the files") }
     }
 }
