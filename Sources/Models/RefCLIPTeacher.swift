@@ -137,10 +137,11 @@ public final class RefCLIPTeacher {
         let (b, k, d) = (anchors.shape[0], anchors.shape[1], anchors.shape[2])
         let boxes = inputs.anchorBoxes
         let (cells, perCell, channels) = (boxes.shape[1], boxes.shape[2], boxes.shape[3])
+        var scores = [Float](repeating: 0, count: k)
         return (0 ..< b).map { i in
             var best = 0, bestScore = -Float.infinity
-            var scores = [Float](repeating: 0, count: k)
             for s in 0 ..< k {
+                scores[s] = 0
                 for j in 0 ..< d { scores[s] += text[i * d + j] * anchors[(i * k + s) * d + j] }
                 if scores[s] > bestScore { (best, bestScore) = (s, scores[s]) }
             }
