@@ -44,6 +44,7 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         guard !checkpoint.isEmpty else { throw ValidationError("give at least one --checkpoint") }
+        guard !paired || checkpoint.count > 1 else { throw ValidationError("--paired compares checkpoints with the first: give two or more") }
     }
 
     func run() throws {

@@ -53,6 +53,9 @@ final class PipelineCommandLineTests: XCTestCase {
         XCTAssertEqual(paired[2], accuracies[1], "items compared")
         XCTAssertEqual(Double(paired[5])!, Double(accuracies[4])! - Double(accuracies[2])!, accuracy: 0.011, table)
         XCTAssertEqual(Double(paired[5])!, 100 * (Double(paired[3])! - Double(paired[4])!) / Double(paired[2])!, accuracy: 0.006, table)
+        let (status, refusal) = try W.run(["eval", "--checkpoint", "\(W.runs)/pipeline-teacher/best.refclip", "--paired"])
+        XCTAssertEqual(status, 64, refusal)
+        XCTAssertTrue(refusal.contains("two or more"), refusal)
     }
 }
 
