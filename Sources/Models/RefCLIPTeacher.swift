@@ -64,7 +64,7 @@ public struct AnchorPrediction: Equatable, Sendable {
     /// similarities as logits, as in the contrastive loss): how sure the teacher is.
     public var confidence: Float
 
-    public init(rankInSelected: Int, cell: Int, anchor: Int, box: [Float], objectness: Float, confidence: Float = 1) {
+    public init(rankInSelected: Int, cell: Int, anchor: Int, box: [Float], objectness: Float, confidence: Float) {
         self.rankInSelected = rankInSelected
         self.cell = cell
         self.anchor = anchor

@@ -75,21 +75,24 @@ struct EvalCommand: ParsableCommand {
                     }
                     let own = try RunConfig(schema: try phaseSchema(ckpt.header.phase, source: path), yaml: ckpt.header.config)
                     let view = own.int("data.view")
-                    let evaluations = try split.map { name -> GroundingEvaluation in
-                        let items = try data.items(name)
-                        switch ckpt.header.phase {
-                        case TeacherPhase.name:
-                            return try evaluateTeacher(try ckpt.teacher(path: path, average: !raw), split: name, items: items, store: store, view: view,
-                                                       batch: config.int("train.eval_batch"), communicator: comm)
-                        default:
-                            return try evaluateStudent(try ckpt.student(path: path, average: !raw), split: name, items: items, store: store, view: view,
-                                                       batch: config.int("train.eval_batch"), communicator: comm)
-                        }
+                    let batch = config.int("train.eval_batch")
+                    let evaluate: (String, [GroundingItem]) throws -> GroundingEvaluation
+                    switch ckpt.header.phase {
+                    case TeacherPhase.name:
+                        let model = try ckpt.teacher(path: path, average: !raw)
+                        evaluate = { try evaluateTeacher(model, split: $0, items: $1, store: store, view: view, batch: batch, communicator: comm) }
+                    default:
+                        let model = try ckpt.student(path: path, average: !raw)
+                        evaluate = { try evaluateStudent(model, split: $0, items: $1, store: store, view: view, batch: batch, communicator: comm) }
                     }
-                    let reports = evaluations.map(\.report)
-                    outcomes.append(try zip(split, evaluations).map { name, evaluation in
-                        SplitOutcomes(split: name, correct: evaluation.outcomes.map(\.correct), types: try data.items(name).map { $0.types.first ?? "" })
-                    })
+                    var reports: [SplitReport] = [], perSplit: [SplitOutcomes] = []
+                    for name in split {
+                        let items = try data.items(name)
+                        let evaluation = try evaluate(name, items)
+                        reports.append(evaluation.report)
+                        perSplit.append(SplitOutcomes(split: name, correct: evaluation.outcomes.map(\.correct), types: items.map { $0.types.first ?? "" }))
+                    }
+                    outcomes.append(perSplit)
                     let weights = raw || !ckpt.hasAverage ? "raw" : "EMA"
                     let run = own.string("name") == ckpt.header.phase ? "" : " " + own.string("name")
                     results.append(ModelReports(name: "\(ckpt.header.phase)\(run) (\(weights), step \(ckpt.header.position.globalStep))", reports: reports))

@@ -34,9 +34,7 @@ final class AnchorContrastiveLossTests: XCTestCase {
         XCTAssertGreaterThan(expected, 0)
         for ranks in [1, 2, 4] {
             let losses = try ThreadCommunicator.run(ranks: ranks) { comm -> Double in
-                let rows = self.batch / comm.size, first = comm.rank * rows
-                let local = Tensor([rows, self.cells, self.dim], Array(v.array[first * self.cells * self.dim ..< (first + rows) * self.cells * self.dim]))
-                let text = Tensor([rows, self.dim], Array(t.array[first * self.dim ..< (first + rows) * self.dim]))
+                let local = rankShare(v, rank: comm.rank, of: comm.size), text = rankShare(t, rank: comm.rank, of: comm.size)
                 return comm.allReduce(AnchorContrastiveLoss(communicator: comm).forward(anchors: local, text: text), .sum)
             }
             for loss in losses { XCTAssertEqual(loss, expected, accuracy: 1e-6 * expected, "\(ranks) ranks") }
@@ -55,9 +53,7 @@ final class AnchorContrastiveLossTests: XCTestCase {
 
         // Split over 4 ranks, each rank's gradients are the matching rows of the single-process ones.
         let pieces = try ThreadCommunicator.run(ranks: 4) { comm -> ([Float], [Float]) in
-            let rows = self.batch / 4, first = comm.rank * rows
-            let local = Tensor([rows, self.cells, self.dim], Array(v.array[first * self.cells * self.dim ..< (first + rows) * self.cells * self.dim]))
-            let text = Tensor([rows, self.dim], Array(t.array[first * self.dim ..< (first + rows) * self.dim]))
+            let local = rankShare(v, rank: comm.rank, of: comm.size), text = rankShare(t, rank: comm.rank, of: comm.size)
             let split = AnchorContrastiveLoss(communicator: comm)
             _ = split.forward(anchors: local, text: text)
             split.backward()

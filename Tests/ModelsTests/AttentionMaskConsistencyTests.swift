@@ -56,11 +56,9 @@ final class AttentionMaskConsistencyTests: XCTestCase {
         XCTAssertGreaterThan(expected, 0)
         for ranks in [1, 2, 4] {
             let losses = try ThreadCommunicator.run(ranks: ranks) { comm -> Double in
-                let rows = self.batch / comm.size, first = comm.rank * rows
-                let local = Tensor([rows, self.cells, self.dim], Array(v.array[first * self.cells * self.dim ..< (first + rows) * self.cells * self.dim]))
-                let text = Tensor([rows, self.dim], Array(t.array[first * self.dim ..< (first + rows) * self.dim]))
+                let local = rankShare(v, rank: comm.rank, of: comm.size), text = rankShare(t, rank: comm.rank, of: comm.size)
                 let share = AttentionMaskConsistency(communicator: comm)
-                    .forward(cells: local, text: text, masks: Array(masks[first * self.cells ..< (first + rows) * self.cells]))
+                    .forward(cells: local, text: text, masks: rankShare(masks, rank: comm.rank, of: comm.size))
                 return comm.allReduce(share, .sum)
             }
             for loss in losses { XCTAssertEqual(loss, expected, accuracy: 1e-5 * expected, "\(ranks) ranks") }
@@ -83,11 +81,9 @@ final class AttentionMaskConsistencyTests: XCTestCase {
         }
 
         let pieces = try ThreadCommunicator.run(ranks: 4) { comm -> ([Float], [Float]) in
-            let rows = self.batch / 4, first = comm.rank * rows
-            let local = Tensor([rows, self.cells, self.dim], Array(v.array[first * self.cells * self.dim ..< (first + rows) * self.cells * self.dim]))
-            let text = Tensor([rows, self.dim], Array(t.array[first * self.dim ..< (first + rows) * self.dim]))
+            let local = rankShare(v, rank: comm.rank, of: comm.size), text = rankShare(t, rank: comm.rank, of: comm.size)
             let split = AttentionMaskConsistency(communicator: comm)
-            _ = split.forward(cells: local, text: text, masks: Array(masks[first * self.cells ..< (first + rows) * self.cells]))
+            _ = split.forward(cells: local, text: text, masks: rankShare(masks, rank: comm.rank, of: comm.size))
             split.backward()
             return (split.cellGrad.array, split.textGrad.array)
         }

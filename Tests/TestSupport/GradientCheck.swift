@@ -122,3 +122,15 @@ public func assertAllClose(_ actual: [Float], _ expected: [Float], absolute: Flo
     XCTAssertLessThanOrEqual(worst, absolute, "\(what): element \(at) differs by \(worst) (\(actual[at]) vs \(expected[at]))",
                              file: file, line: line)
 }
+
+/// Rank `rank`'s equal share of a batch of `size` ranks: its rows along the leading dimension.
+public func rankShare(_ t: Tensor, rank: Int, of size: Int) -> Tensor {
+    let rows = t.shape[0] / size, rowSize = t.count / t.shape[0]
+    return Tensor([rows] + t.shape.dropFirst(), Array(t.array[rank * rows * rowSize ..< (rank + 1) * rows * rowSize]))
+}
+
+/// Rank `rank`'s equal share of a flat per-sample array (for example `cells` masks per sample).
+public func rankShare<Element>(_ values: [Element], rank: Int, of size: Int) -> [Element] {
+    let share = values.count / size
+    return Array(values[rank * share ..< (rank + 1) * share])
+}
