@@ -22,11 +22,12 @@ let package = Package(
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
                        providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCPUID", path: "Sources/CCPUID"),
         .systemLibrary(name: "CImage", path: "Sources/CImage", pkgConfig: "libpng",
                        providers: [.apt(["libturbojpeg0-dev", "libpng-dev"])]),
 
         // Library modules; dependencies point one way (DESIGN.md §2).
-        .target(name: "Tensors", dependencies: ["CBLAS", "CZstd"]),
+        .target(name: "Tensors", dependencies: ["CBLAS", "CZstd", "CCPUID"]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
         .target(name: "Layers", dependencies: ["Tensors", "Distributed"]),
         .target(name: "Datasets", dependencies: ["Tensors", "Distributed", "CZlib"]),

@@ -32,6 +32,17 @@ extension Communicator {
         return out
     }
 
+    /// Every rank's string, in rank order on `root`; empty elsewhere (strings of any length).
+    public func gather(string: String, root: Int = 0) -> [String] {
+        let bytes = Array(string.utf8)
+        let lengths = allGather([bytes.count])
+        let width = lengths.max() ?? 0
+        let padded = (bytes + [UInt8](repeating: 0, count: width - bytes.count)).map(Int.init)
+        let all = gather(padded, root: root)
+        guard rank == root else { return [] }
+        return (0 ..< size).map { r in String(decoding: all[r * width ..< r * width + lengths[r]].map { UInt8($0) }, as: UTF8.self) }
+    }
+
     /// Broadcasts an array whose length only `root` knows.
     public func broadcast<T: CommScalar>(_ values: [T], root: Int = 0) -> [T] {
         let count = broadcastCount(values.count, root: root)

@@ -37,6 +37,15 @@ public final class MPICommunicator: Communicator {
         self.chunkBytes = chunkBytes
     }
 
+    /// The MPI library's own description of itself, e.g. "Open MPI v4.1.4, …" (callable before MPI starts).
+    public static var libraryVersion: String {
+        var text = [CChar](repeating: 0, count: Int(MPI_MAX_LIBRARY_VERSION_STRING) + 1)
+        var length: Int32 = 0
+        guard MPI_Get_library_version(&text, &length) == refclip_mpi_success() else { return "unknown" }
+        return String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            .split(whereSeparator: \.isNewline).first.map(String.init) ?? "unknown"
+    }
+
     /// Whether this process was started by an MPI launcher (mpirun, srun with PMIx/PMI).
     public static var launchedByMPI: Bool {
         let env = ProcessInfo.processInfo.environment

@@ -68,6 +68,8 @@ public struct CheckpointHeader: Codable, Sendable {
     public var tensors: [CheckpointTensor]
     public var payloadBytes: Int
     public var compressedBytes: Int
+    /// The BLAS of the rank that wrote it (library, kernel, threads, CPU); absent in older checkpoints.
+    public var blas: String?
 }
 
 /// A checkpoint in memory: the header and the named tensors.

@@ -33,7 +33,8 @@ extension Checkpoint {
                                       config: config, model: description,
                                       layout: ["params": layout(params), "buffers": layout(buffers), "frozen": layout(frozen)],
                                       vocabulary: vocabulary, position: position, adamStep: optimizer.step,
-                                      emaUpdates: average?.params.updates ?? 0, tensors: [], payloadBytes: 0, compressedBytes: 0)
+                                      emaUpdates: average?.params.updates ?? 0, tensors: [], payloadBytes: 0, compressedBytes: 0,
+                                      blas: BLASRuntime.current().summary)
         try write(path, header: header, tensors: tensors)
     }
 

@@ -132,11 +132,11 @@ public struct RunConfig: Sendable {
         return v
     }
 
-    /// The resolved configuration as an aligned two-column table.
-    public func table() -> String {
-        let width = schema.map(\.name.count).max() ?? 0
-        return schema.map { $0.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + (values[$0.name] ?? "") }
-            .joined(separator: "\n")
+    /// The resolved configuration as an aligned two-column table, followed by `extra` rows (e.g. the BLAS).
+    public func table(extra: [(name: String, value: String)] = []) -> String {
+        let rows = schema.map { ($0.name, values[$0.name] ?? "") } + extra.map { ($0.name, $0.value) }
+        let width = rows.map(\.0.count).max() ?? 0
+        return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
     }
 
     /// The resolved configuration as nested YAML that loads back to the same values (keys grouped by

@@ -68,7 +68,9 @@ public final class TrainingRun<Phase: TrainingPhase> {
             try FileManager.default.createDirectory(atPath: settings.runDirectory + "/checkpoints", withIntermediateDirectories: true)
             try writeFileAtomically(settings.runDirectory + "/config.yaml", bytes: Array(config.yaml().utf8))
         }
-        output("refclip \(refclipVersion) — \(Phase.name) run '\(settings.name)' on \(comm.size) rank\(comm.size == 1 ? "" : "s")\n\(config.table())\n")
+        let blas = try JobBLAS.gather(comm)
+        output("refclip \(refclipVersion) — \(Phase.name) run '\(settings.name)' on \(comm.size) rank\(comm.size == 1 ? "" : "s")\n"
+               + config.table(extra: blas.tableRows) + "\n")
         var session = try prepare()
         var resume = resume
         if resume == "auto" {
@@ -80,6 +82,8 @@ public final class TrainingRun<Phase: TrainingPhase> {
         if let resume { try restore(&session, from: resume) } else { try refuseToOverwrite(session.checkpoints) }
         if comm.isRoot { try truncateMetrics(after: session.position.globalStep) }
         let log = try MetricsLog(path: comm.isRoot ? settings.runDirectory + "/metrics.jsonl" : nil)
+        try log.record(["event": "start", "step": session.position.globalStep, "phase": Phase.name, "version": refclipVersion,
+                        "ranks": comm.size, "blas": blas.records])
         return try train(&session, log: log)
     }
 

@@ -86,6 +86,7 @@ struct InspectCommand: ParsableCommand {
                   best        val accuracy \(String(format: "%.2f", p.bestAccuracy)) at step \(p.bestStep)
                   optimizer   Adam step \(header.adamStep); EMA updates \(header.emaUpdates)
                   vocabulary  \(header.vocabulary.count) words
+                  blas        \(header.blas ?? "not recorded (written before refclip recorded it)")
                   size        \(file.bytes.count) bytes on disk; payload \(header.payloadBytes) bytes, compressed \(header.compressedBytes) (ratio \(String(format: "%.3f", Double(header.payloadBytes) / Double(max(header.compressedBytes, 1)))))
                   tensors
                 """)

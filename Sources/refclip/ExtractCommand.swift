@@ -25,7 +25,8 @@ struct ExtractCommand: ParsableCommand {
             let config = try RunConfig(schema: extractionSchema, path: configuration.config, overrides: configuration.overrides)
             let settings = try extractionSettings(config)
             try launching.run { comm in
-                if comm.isRoot { print("refclip extract → \(settings.output)\n\(config.table())\n") }
+                let blas = try JobBLAS.gather(comm)
+                if comm.isRoot { print("refclip extract → \(settings.output)\n\(config.table(extra: blas.tableRows))\n") }
                 let start = Date()
                 let summary = try extractFeatures(settings, communicator: comm) { print($0) }
                 guard comm.isRoot else { return }

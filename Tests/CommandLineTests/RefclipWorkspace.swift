@@ -17,14 +17,16 @@ enum RefclipWorkspace {
 
     static func binary() throws -> String { try XCTUnwrap(refclipBinary(), "build the refclip binary first (make test does)") }
 
-    /// Runs refclip (under mpirun when `ranks` is given); returns status and output.
-    static func run(_ arguments: [String], ranks: Int? = nil, timeout: TimeInterval = 600) throws -> (status: Int32, output: String) {
+    /// Runs refclip (under mpirun when `ranks` is given) with `environment` added; returns status and output.
+    static func run(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:],
+                    timeout: TimeInterval = 600) throws -> (status: Int32, output: String) {
         let refclip = try binary()
+        let environment = mpirunEnvironment.merging(environment) { $1 }
         if let ranks {
             let mpirun = try XCTUnwrap(mpirunPath(), "mpirun is missing: make deps installs openmpi-bin")
-            return try runProcess(mpirun, ["-np", "\(ranks)", "--oversubscribe", refclip] + arguments, environment: mpirunEnvironment, timeout: timeout)
+            return try runProcess(mpirun, ["-np", "\(ranks)", "--oversubscribe", refclip] + arguments, environment: environment, timeout: timeout)
         }
-        return try runProcess(refclip, arguments, environment: mpirunEnvironment, timeout: timeout)
+        return try runProcess(refclip, arguments, environment: environment, timeout: timeout)
     }
 
     /// Runs refclip and fails the test unless it succeeds.
