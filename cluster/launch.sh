@@ -5,7 +5,7 @@
 #   REFCLIP_BIN        the refclip binary (default: refclip on PATH, else .build/release/refclip)
 #   REFCLIP_HOSTFILE   mpirun's hostfile (see hostfile.example); REFCLIP_RANKS its rank count
 #   REFCLIP_DRY_RUN=1  print the command instead of running it
-# plus REFCLIP_THREADS_PER_RANK and REFCLIP_IFACE (env.sh).
+# plus REFCLIP_THREADS_PER_RANK, REFCLIP_IFACE and REFCLIP_BLAS_CORETYPE (env.sh).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/env.sh"
@@ -22,6 +22,7 @@ case $launcher in
     ranks=${REFCLIP_RANKS:-$(awk '!/^#/ && NF { n += ($2 ~ /^slots=/ ? substr($2, 7) : 1) } END { print n }' "$hostfile")}
     command=(mpirun -np "$ranks" --hostfile "$hostfile" --map-by "slot:PE=$REFCLIP_BLAS_THREADS" --bind-to core
              -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS)
+    [[ -n "${OPENBLAS_CORETYPE:-}" ]] && command+=(-x OPENBLAS_CORETYPE)
     [[ -n "${REFCLIP_IFACE:-}" ]] && command+=(--mca btl_tcp_if_include "$REFCLIP_IFACE" --mca oob_tcp_if_include "$REFCLIP_IFACE")
     ;;
   *) echo "launch.sh: REFCLIP_LAUNCHER must be srun or mpirun, not '$launcher'" >&2; exit 2 ;;

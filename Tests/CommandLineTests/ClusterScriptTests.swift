@@ -10,10 +10,9 @@ final class ClusterScriptTests: XCTestCase {
     private let cluster = packageRoot.appendingPathComponent("cluster").path
 
     private func bash(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        // Start from a clean slate: no Slurm variables of the machine running the tests leak in.
-        var clean = environment
-        for key in ["SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_CPUS_PER_TASK", "SLURM_SUBMIT_DIR"] where clean[key] == nil { clean[key] = "" }
-        return try runProcess("/bin/bash", arguments, environment: clean)
+        // Start from a clean slate: no Slurm or kernel variables of the machine running the tests leak in.
+        let inherited = ["SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_CPUS_PER_TASK", "SLURM_SUBMIT_DIR", "OPENBLAS_CORETYPE", "REFCLIP_BLAS_CORETYPE"]
+        return try runProcess("/bin/bash", arguments, environment: environment, removing: inherited.filter { environment[$0] == nil })
     }
 
     func testEveryScriptParses() throws {
@@ -50,6 +49,12 @@ final class ClusterScriptTests: XCTestCase {
         XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines),
                        "mpirun -np 8 --hostfile \(cluster)/hostfile.example --map-by slot:PE=4 --bind-to core -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS "
                            + "--mca btl_tcp_if_include eth1 --mca oob_tcp_if_include eth1 refclip train --config c.yaml --blas-threads 4")
+        // One kernel for every node: forced through OPENBLAS_CORETYPE, which mpirun forwards to every host.
+        let (forcedStatus, forced) = try bash([cluster + "/launch.sh", "train"],
+                                              environment: ["REFCLIP_HOSTFILE": cluster + "/hostfile.example", "REFCLIP_DRY_RUN": "1",
+                                                            "REFCLIP_BIN": "refclip", "REFCLIP_BLAS_CORETYPE": "HASWELL"])
+        XCTAssertEqual(forcedStatus, 0, forced)
+        XCTAssertTrue(forced.contains("-x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS -x OPENBLAS_CORETYPE refclip train"), forced)
         let (refused, message) = try bash([cluster + "/launch.sh", "train"])
         XCTAssertNotEqual(refused, 0)
         XCTAssertTrue(message.contains("REFCLIP_HOSTFILE"), message)

@@ -26,14 +26,16 @@ public func refclipBinary() -> String? {
     return nil
 }
 
-/// Runs a program to completion and returns its exit status and combined output.
-public func runProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+/// Runs a program to completion and returns its exit status and combined output. Its environment is
+/// this process's with `environment` added and the variables named in `removing` taken out.
+public func runProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:], removing: [String] = [],
                        timeout: TimeInterval = 600) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env.merge(environment) { $1 }
+    for name in removing { env[name] = nil }
     process.environment = env
     // Output goes to a file: no pipe to fill up, no reader thread.
     let log = FileManager.default.temporaryDirectory.appendingPathComponent("refclip-test-\(UUID().uuidString).log")
