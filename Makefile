@@ -17,7 +17,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: deps python build test test-cluster bench demo clean
+.PHONY: deps python build test test-kernels test-cluster bench demo clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -35,13 +35,18 @@ python: deps
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
-# Tests run optimized (the numeric layers are too slow unoptimized); the MPI tests launch the built
-# `refclip` binary under mpirun. Then the multi-host test, which skips (saying so) where the machine
-# does not allow network namespaces.
+# Tests run optimized (the numeric layers are too slow unoptimized); the MPI tests launch the
+# `refclip` binary that `swift test` builds (with testing enabled: a separate `swift build` first would
+# compile everything twice) under mpirun. Then the multi-host test, which skips (saying so) where the
+# machine does not allow network namespaces.
 test: deps python
-	$(SWIFT) build $(BUILD_FLAGS) --product refclip
 	REFCLIP_BIN=$(BIN)/refclip REFCLIP_PYTHON=$(PYTHON_ENV)/bin/python $(SWIFT) test $(BUILD_FLAGS)
 	REFCLIP_BIN=$(BIN)/refclip cluster/harness/test-cluster.sh
+
+# The numeric tests under OPENBLAS_CORETYPE = default, PRESCOTT, HASWELL, SKYLAKEX and OPENBLAS_NUM_THREADS
+# = unset, 1, 2 (kernels this CPU cannot run are skipped, saying so); prints a table with the times.
+test-kernels: deps python
+	REFCLIP_BIN=$(BIN)/refclip REFCLIP_PYTHON=$(PYTHON_ENV)/bin/python SWIFT=$(SWIFT) CONFIG=$(CONFIG) Tests/test-kernels.sh
 
 # Two namespace hosts on one bridge, MPI over TCP between them (cluster/harness/): equivalence with
 # the single process at 2×1 and 2×2 ranks, a cut link mid-run, and resume on one host. Needs root.
