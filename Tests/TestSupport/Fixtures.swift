@@ -11,11 +11,6 @@ public let fixturesDirectory = URL(fileURLWithPath: #filePath)
 public let packageRoot = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-/// The reference implementation's numbers at small size (see Tests/Fixtures/README.md).
-public func referenceFixture() throws -> SafetensorsFile {
-    try SafetensorsFile(path: fixturesDirectory.appendingPathComponent("refclip_small.safetensors").path)
-}
-
 /// The built `refclip` executable: `$REFCLIP_BIN`, else the release build, else the debug build.
 public func refclipBinary() -> String? {
     if let path = ProcessInfo.processInfo.environment["REFCLIP_BIN"] { return path }

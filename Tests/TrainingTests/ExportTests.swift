@@ -33,10 +33,10 @@ final class ExportTests: XCTestCase {
     }
 
     func testSmallExportHasTheReferenceStateDictOfTheFixture() throws {
-        let fixture = try referenceFixture()
-        let (ckpt, model) = checkpoint(ReferenceFixture.teacherShape)
+        let fixture = try ReferenceFixture.load()
+        let (ckpt, model) = checkpoint(fixture.teacherShape)
         let exported = try image(try ckpt.exportWeights(path: "memory", average: false))
-        let reference = fixture.entries.filter { $0.name.hasPrefix("w.") }
+        let reference = fixture.file.entries.filter { $0.name.hasPrefix("w.") }
         XCTAssertEqual(Set(exported.names), Set(reference.map { String($0.name.dropFirst(2)) }))
         for entry in reference {
             let mine = try exported.entry(String(entry.name.dropFirst(2)))
