@@ -17,7 +17,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: deps python build test test-kernels test-cluster bench demo clean
+.PHONY: deps python build test test-kernels test-cluster bench bench-peer demo clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -58,6 +58,17 @@ bench: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute checkpoint detector
 	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce teacher student
+
+# refclip's reference-size teacher step against the same step restated in PyTorch (bench/peer/), on
+# the same 2 cores, interleaved. Installs CPU PyTorch into a venv when missing (PyTorch's CPU index,
+# else PyPI's default build, which also runs on CPU).
+PEER_ENV := .build/peer
+bench-peer: deps
+	$(SWIFT) build $(BUILD_FLAGS) --product refclip-bench
+	@$(PEER_ENV)/bin/python -c 'import torch' 2>/dev/null || { python3 -m venv $(PEER_ENV) && \
+	  { $(PEER_ENV)/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu || \
+	    $(PEER_ENV)/bin/pip install --quiet torch; }; }
+	$(PEER_ENV)/bin/python bench/peer/compare.py --refclip-bench $(BIN)/refclip-bench
 
 # The synthetic end-to-end pipeline on 2 ranks: generate data; train the teacher without boxes;
 # label every training expression with its boxes; train the student on those pseudo-labels; fine-tune

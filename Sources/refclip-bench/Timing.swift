@@ -1,6 +1,7 @@
-// Timing.swift — wall-clock measurement and the benchmark table.
+// Timing.swift — wall-clock measurement and the benchmark table, whose header names the BLAS it ran on.
 
 import Foundation
+import Tensors
 
 /// Seconds of one run of `body`, as the median of `repeats` runs after one warm-up run.
 func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
@@ -20,6 +21,11 @@ func report(_ what: String, _ value: String, _ note: String = "") {
     fflush(stdout)
 }
 
-func reportHeader(_ title: String) {
-    print("\n### \(title)\n\n| benchmark | result | note |\n|---|---|---|")
+/// Prints a table's title, the BLAS it runs on (library, kernel and why, CPU) and its column heads.
+/// `threads` says how many BLAS threads the rows use (default: the current setting).
+func reportHeader(_ title: String, threads: String? = nil) {
+    let blas = BLASRuntime.current()
+    let threadText = threads ?? "\(blas.threads) thread\(blas.threads == 1 ? "" : "s") per rank"
+    print("\n### \(title)\n\nBLAS: \(blas.library), kernel \(blas.kernel) (\(blas.kernelOrigin)), \(threadText); CPU \(blas.cpu)\n")
+    print("| benchmark | result | note |\n|---|---|---|")
 }
