@@ -28,17 +28,19 @@ let package = Package(
 
         // Library modules; dependencies point one way (DESIGN.md §2).
         .target(name: "Tensors", dependencies: ["CBLAS", "CZstd", "CCPUID"]),
-        .target(name: "Distributed", dependencies: ["CMPI"]),
+        .target(name: "Distributed", dependencies: ["CMPI", "Tensors"]),
         .target(name: "Layers", dependencies: ["Tensors", "Distributed"]),
         .target(name: "Datasets", dependencies: ["Tensors", "Distributed", "CZlib"]),
         .target(name: "Detector", dependencies: ["Tensors", "Datasets", "Distributed", "CImage"]),
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Distributed"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Distributed"]),
-        .target(name: "Training", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Detector", "Evaluation", "Distributed", "Yams"]),
+        .target(name: "Configuration", dependencies: ["Tensors", "Models", "Datasets", "Detector", "Yams"]),
+        .target(name: "Training", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Evaluation", "Distributed", "Configuration"]),
+        .target(name: "Application", dependencies: ["Tensors", "Models", "Datasets", "Detector", "Evaluation", "Distributed", "Configuration", "Training"]),
 
         // Executables: the CLI is thin; the benchmark binary backs `make bench`.
         .executableTarget(name: "refclip", dependencies: [
-            "Tensors", "Layers", "Models", "Datasets", "Detector", "Evaluation", "Training", "Distributed",
+            "Tensors", "Datasets", "Detector", "Evaluation", "Configuration", "Training", "Application", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "refclip-bench", dependencies: [
@@ -53,8 +55,9 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Tensors", "Layers", "Models", "Distributed", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Tensors", "Datasets", "Distributed", "CZlib", "TestSupport"]),
         .testTarget(name: "DetectorTests", dependencies: ["Tensors", "Datasets", "Detector", "CImage", "TestSupport"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Tensors", "Datasets", "Detector", "Training", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Tensors", "Layers", "Models", "Training", "Distributed", "TestSupport"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Tensors", "Datasets", "Detector", "Configuration", "Training", "Application", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Tensors", "Layers", "Models", "Evaluation", "Configuration", "Training", "Application",
+                                                          "Distributed", "TestSupport", "Yams"]),
     ],
     swiftLanguageModes: [.v5]
 )

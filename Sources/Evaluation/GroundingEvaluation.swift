@@ -1,5 +1,5 @@
-// GroundingEvaluation.swift — grounds every expression of a split with any model, distributed: each
-// rank takes a contiguous slice of the items, asks the model for a choice per expression, scores it
+// GroundingEvaluation.swift — grounds every expression of a split with any grounding model, distributed:
+// each rank takes a contiguous slice of the items, asks the model for a choice per expression, scores it
 // (with the detector-only baselines), and rank 0 gathers the scores.
 
 import Datasets
@@ -25,12 +25,11 @@ public struct GroundingEvaluation {
     public let outcomes: [GroundingOutcome]
 }
 
-/// Evaluates `items` of `split` (every rank calls this alike). `predict` receives a batch's detector
-/// outputs and its token ids (row-major, `maxTokens` per expression) and returns a choice per row.
-/// The random-anchor baseline chooses among the `baselineCells` most object-like cells.
-public func evaluateGrounding(split: String, items: [GroundingItem], store: FeatureStore, view: Int, batch: Int, baselineCells: Int,
-                              communicator comm: Communicator,
-                              predict: (FeatureBatch, [Int]) throws -> [GroundingChoice]) throws -> GroundingEvaluation {
+/// Evaluates `model` on `items` of `split` at input size `view` (every rank calls this alike). The
+/// random-anchor baseline chooses among the model's `baselineCells` most object-like cells.
+public func evaluateGrounding(_ model: GroundingModel, split: String, items: [GroundingItem], store: FeatureStore, view: Int, batch: Int,
+                              communicator comm: Communicator) throws -> GroundingEvaluation {
+    let baselineCells = model.baselineCells
     let perRank = (items.count + comm.size - 1) / comm.size
     let mine = Array(items[min(items.count, comm.rank * perRank) ..< min(items.count, (comm.rank + 1) * perRank)])
     let fields = 9  // valid, correct, pointing, random, objectness, x1, y1, x2, y2
@@ -40,7 +39,7 @@ public func evaluateGrounding(split: String, items: [GroundingItem], store: Feat
     for start in stride(from: 0, to: mine.count, by: batch) {
         let chunk = Array(mine[start ..< min(mine.count, start + batch)])
         try features.load(store, images: chunk.map(\.image), view: view, scratch: &scratch)
-        let choices = try predict(features, chunk.flatMap { $0.expressions[0] })
+        let choices = model.choose(features, tokenIDs: chunk.flatMap { $0.expressions[0] }, inputSize: view, communicator: comm)
         let (cells, anchors) = (features.boxes.shape[1], features.boxes.shape[2])
         let selected = selectCells(features.boxes, count: baselineCells)
         for (i, item) in chunk.enumerated() {
@@ -67,15 +66,4 @@ public func evaluateGrounding(split: String, items: [GroundingItem], store: Feat
         }
     }
     return GroundingEvaluation(report: try comm.broadcast(value: comm.isRoot ? report : nil), outcomes: outcomes)
-}
-
-/// The teacher's evaluation: its prediction per expression.
-public func evaluateTeacher(_ model: RefCLIPTeacher, split: String, items: [GroundingItem], store: FeatureStore, view: Int,
-                            batch: Int, communicator comm: Communicator) throws -> GroundingEvaluation {
-    try evaluateGrounding(split: split, items: items, store: store, view: view, batch: batch, baselineCells: model.shape.selectedCells,
-                          communicator: comm) { features, ids in
-        let inputs = TeacherInputs(f52: features.maps[0], f26: features.maps[1], f13: features.maps[2], anchorBoxes: features.boxes, tokenIDs: ids)
-        return model.predict(inputs, .inference(samples: Array(0 ..< features.boxes.shape[0]), communicator: comm))
-            .map { GroundingChoice(cell: $0.cell, box: $0.box) }
-    }
 }

@@ -18,6 +18,8 @@ public struct BLASRuntime: Codable, Equatable, Sendable {
     /// The CPU, e.g. "AuthenticAMD family 25 model 1 (AVX2)".
     public var cpu: String
 
+    private enum CodingKeys: String, CodingKey { case library, kernel, kernelOrigin = "kernel_origin", threads, cpu }
+
     /// The running process's BLAS.
     public static func current() -> BLASRuntime {
         let config = String(cString: openblas_get_config()).split(separator: " ")

@@ -5,6 +5,7 @@
 // bytes, byte-shuffled, compressed at level 1 with zstd's content checksum. Writes go to a temporary
 // file that is fsynced and renamed into place, so a crash never leaves a partial checkpoint.
 
+import Configuration
 import Foundation
 import Models
 import Tensors
@@ -54,7 +55,7 @@ public struct CheckpointHeader: Codable, Sendable {
     public var version = 1
     public var codeVersion: String
     public var created: String
-    public var phase: String
+    public var phase: Phase
     /// The resolved configuration (YAML).
     public var config: String
     /// The model's dimensions.

@@ -1,6 +1,8 @@
 // ModelCheckpoint.swift — a model's state to and from a checkpoint, for any phase: parameters,
 // BatchNorm statistics, word vectors, Adam moments, and (rank 0) the EMA of parameters and statistics.
 
+import Configuration
+import Evaluation
 import Foundation
 import Layers
 import Models
@@ -10,12 +12,12 @@ extension Checkpoint {
     /// Writes the state of `phase` (with rank 0's EMA `average`) at `position`.
     public static func write<Phase: TrainingPhase>(_ path: String, phase: Phase, average: ModelAverage?, position: TrainingPosition,
                                                    config: String, vocabulary: [String]) throws {
-        try write(path, phaseName: Phase.name, description: phase.description, params: phase.params, buffers: phase.buffers,
+        try write(path, phase: Phase.phase, description: phase.description, params: phase.params, buffers: phase.buffers,
                   frozen: phase.frozen, optimizer: phase.optimizer, average: average, position: position, config: config, vocabulary: vocabulary)
     }
 
     /// Writes a model state given its parts.
-    public static func write(_ path: String, phaseName: String, description: ModelDescription, params: ParameterStore, buffers: ParameterStore,
+    public static func write(_ path: String, phase: Configuration.Phase, description: ModelDescription, params: ParameterStore, buffers: ParameterStore,
                              frozen: ParameterStore, optimizer: Adam, average: ModelAverage?, position: TrainingPosition, config: String,
                              vocabulary: [String]) throws {
         var tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] = [
@@ -29,7 +31,7 @@ extension Checkpoint {
             tensors += [("ema.params", [params.count], average.params.values.buffer), ("ema.buffers", [buffers.count], average.buffers.values.buffer)]
         }
         func layout(_ store: ParameterStore) -> [CheckpointParameter] { store.refs.map { CheckpointParameter(name: $0.name, shape: $0.shape) } }
-        let header = CheckpointHeader(codeVersion: refclipVersion, created: ISO8601DateFormatter().string(from: Date()), phase: phaseName,
+        let header = CheckpointHeader(codeVersion: refclipVersion, created: ISO8601DateFormatter().string(from: Date()), phase: phase,
                                       config: config, model: description,
                                       layout: ["params": layout(params), "buffers": layout(buffers), "frozen": layout(frozen)],
                                       vocabulary: vocabulary, position: position, adamStep: optimizer.step,
@@ -59,6 +61,11 @@ extension Checkpoint {
         let model = RefCLIPTeacher(shape: shape, seed: 0)
         try restore(params: model.params, buffers: model.buffers, frozen: model.frozen, average: average, path: path)
         return model
+    }
+
+    /// The checkpoint's model, teacher or student, with its weights (EMA when `average` and present).
+    public func groundingModel(path: String, average: Bool) throws -> GroundingModel {
+        header.model.teacher != nil ? try teacher(path: path, average: average) : try student(path: path, average: average)
     }
 
     /// A student with this checkpoint's weights (EMA when `average` and present).

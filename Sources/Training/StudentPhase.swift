@@ -3,28 +3,13 @@
 // size from `train.views` with the step's keyed stream, the same on every rank — and evaluated at
 // `data.view` by the cell of highest objectness.
 
+import Configuration
 import Datasets
 import Distributed
 import Evaluation
 import Layers
 import Models
 import Tensors
-
-/// The student phase's keys.
-public let studentSchema: [ConfigKey] = commonKeys(phase: "student") + modelKeys(layers: 1) + [
-    ConfigKey("model.box_weight", .float, "5", "weight of the GIoU loss against the objectness BCE"),
-    ConfigKey("model.coordinates", .bool, "true", "append each cell's (x, y) to the detector maps the sentence gates"),
-    ConfigKey("train.views", .intList, "416", "input sizes for random-resize augmentation (each must be stored in the feature store)"),
-]
-
-/// The student's dimensions from a validated config.
-public func studentShape(_ config: RunConfig, vocabularySize: Int, wordDimension: Int, channels: [Int]) throws -> StudentShape {
-    try validateModelKeys(config)
-    guard config.double("model.box_weight") >= 0 else { throw InputError(file: config.source, location: "model.box_weight", "must not be negative") }
-    return StudentShape(language: languageShape(config, vocabularySize: vocabularySize, wordDimension: wordDimension),
-                        fusion: fusionShape(config, channels: channels), boxWeight: config.float("model.box_weight"),
-                        coordinates: config.bool("model.coordinates"))
-}
 
 /// One step's rows for the student: detector outputs at the step's input size, token ids, and the
 /// target boxes (x1, y1, x2, y2) in that input's letterbox pixels.
@@ -37,25 +22,23 @@ public struct StudentBatch {
 
 /// The student REC model, trained on boxes.
 public final class StudentPhase: TrainingPhase {
-    public static let name = "student"
+    public static let phase = Phase.student
     public let model: SimRECStudent
     private let stepper: StudentStep
     private let context: PhaseContext
     private let views: [Int]
-    private let evaluationView: Int
+    private let evaluationView: Int, evaluationBatch: Int
     private var slots = [FeatureBatch(), FeatureBatch()]
     private var scratch = FeatureStore.ReadScratch()
 
-    public init(_ context: PhaseContext, settings: RunSettings) throws {
+    public init(_ context: PhaseContext, config: StudentConfig, settings: RunSettings) throws {
         self.context = context
-        views = context.config.ints("train.views")
-        evaluationView = context.config.int("data.view")
-        for view in views {
-            guard view % 32 == 0 else { throw InputError(file: context.config.source, location: "train.views", "input size \(view) is not a multiple of 32") }
-            _ = try context.store.viewIndex(view)
-        }
-        let shape = try studentShape(context.config, vocabularySize: context.data.vocabulary.count, wordDimension: context.data.wordDimension,
-                                     channels: context.store.manifest.layout.channels)
+        views = config.train.extras.views
+        evaluationView = config.data.view
+        evaluationBatch = config.train.evalBatch
+        for view in views { _ = try context.store.viewIndex(view) }
+        let shape = config.shape(vocabularySize: context.data.vocabulary.count, wordDimension: context.data.wordDimension,
+                                 channels: context.store.manifest.layout.channels)
         model = SimRECStudent(shape: shape, seed: context.seed)
         stepper = StudentStep(model: model, settings: settings.optimizer, communicator: context.communicator)
     }
@@ -89,16 +72,7 @@ public final class StudentPhase: TrainingPhase {
     }
 
     public func evaluate(split: String, items: [GroundingItem]) throws -> SplitReport {
-        try evaluateStudent(model, split: split, items: items, store: context.store, view: evaluationView, batch: context.config.int("train.eval_batch"),
-                            communicator: context.communicator).report
-    }
-}
-
-/// The student's evaluation: the highest-objectness cell and its box per expression.
-public func evaluateStudent(_ model: SimRECStudent, split: String, items: [GroundingItem], store: FeatureStore, view: Int, batch: Int,
-                            communicator comm: Communicator) throws -> GroundingEvaluation {
-    try evaluateGrounding(split: split, items: items, store: store, view: view, batch: batch, baselineCells: 17, communicator: comm) { features, ids in
-        model.predict(maps: features.maps, tokenIDs: ids, inputSize: view, .inference(samples: Array(0 ..< features.boxes.shape[0]), communicator: comm))
-            .map { GroundingChoice(cell: $0.cell, box: $0.box) }
+        try evaluateGrounding(model, split: split, items: items, store: context.store, view: evaluationView, batch: evaluationBatch,
+                              communicator: context.communicator).report
     }
 }

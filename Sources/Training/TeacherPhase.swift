@@ -1,7 +1,8 @@
-// TeacherPhase.swift — the RefCLIP teacher as a training phase: its configuration keys, its batches
-// (detector outputs at the configured input size and, per item, an expression drawn for this epoch),
-// its step (TeacherStep) and its evaluation.
+// TeacherPhase.swift — the RefCLIP teacher as a training phase: its batches (detector outputs at the
+// configured input size and, per item, an expression drawn for this epoch), its step (TeacherStep) and
+// its evaluation.
 
+import Configuration
 import Datasets
 import Distributed
 import Evaluation
@@ -9,40 +10,25 @@ import Layers
 import Models
 import Tensors
 
-/// The teacher phase's keys.
-public let teacherSchema: [ConfigKey] = commonKeys(phase: "teacher") + modelKeys(layers: 3) + [
-    ConfigKey("model.selected_cells", .int, "17", "cells kept per image (34 for ReferIt)"),
-    ConfigKey("train.amc_weight", .float, "0",
-              "weight of SynGround's attention–mask consistency loss on the training boxes (0: weakly supervised, boxes unused)"),
-]
-
-/// The teacher's dimensions from a validated config.
-public func teacherShape(_ config: RunConfig, vocabularySize: Int, wordDimension: Int, channels: [Int]) throws -> TeacherShape {
-    try validateModelKeys(config)
-    guard config.int("model.selected_cells") > 0 else { throw InputError(file: config.source, location: "model.selected_cells", "must be positive") }
-    return TeacherShape(language: languageShape(config, vocabularySize: vocabularySize, wordDimension: wordDimension),
-                        fusion: fusionShape(config, channels: channels), selectedCells: config.int("model.selected_cells"))
-}
-
 /// The RefCLIP teacher, trained with the anchor-contrastive loss.
 public final class TeacherPhase: TrainingPhase {
-    public static let name = "teacher"
+    public static let phase = Phase.teacher
     public let model: RefCLIPTeacher
     private let stepper: TeacherStep
     private let context: PhaseContext
-    private let view: Int
+    private let view: Int, evaluationBatch: Int
     private let consistencyWeight: Float
     private var slots = [FeatureBatch(), FeatureBatch()]
     private var scratch = FeatureStore.ReadScratch()
 
-    public init(_ context: PhaseContext, settings: RunSettings) throws {
+    public init(_ context: PhaseContext, config: TeacherConfig, settings: RunSettings) {
         self.context = context
-        view = context.config.int("data.view")
-        let shape = try teacherShape(context.config, vocabularySize: context.data.vocabulary.count, wordDimension: context.data.wordDimension,
-                                     channels: context.store.manifest.layout.channels)
+        view = config.data.view
+        evaluationBatch = config.train.evalBatch
+        let shape = config.shape(vocabularySize: context.data.vocabulary.count, wordDimension: context.data.wordDimension,
+                                 channels: context.store.manifest.layout.channels)
         model = RefCLIPTeacher(shape: shape, seed: context.seed)
-        consistencyWeight = context.config.float("train.amc_weight")
-        guard consistencyWeight >= 0 else { throw InputError(file: context.config.source, location: "train.amc_weight", "must not be negative") }
+        consistencyWeight = Float(config.train.extras.amcWeight)
         stepper = TeacherStep(model: model, settings: settings.optimizer, communicator: context.communicator, consistencyWeight: consistencyWeight)
     }
 
@@ -76,8 +62,8 @@ public final class TeacherPhase: TrainingPhase {
     }
 
     public func evaluate(split: String, items: [GroundingItem]) throws -> SplitReport {
-        try evaluateTeacher(model, split: split, items: items, store: context.store, view: view, batch: context.config.int("train.eval_batch"),
-                            communicator: context.communicator).report
+        try evaluateGrounding(model, split: split, items: items, store: context.store, view: view, batch: evaluationBatch,
+                              communicator: context.communicator).report
     }
 }
 

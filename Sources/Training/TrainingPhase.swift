@@ -2,6 +2,7 @@
 // stores and optimizer, how to load this rank's rows of a step, one optimizer step, evaluation of a
 // split, and its description for checkpoints. The run loop (TrainingRun) does everything else.
 
+import Configuration
 import Datasets
 import Evaluation
 import Layers
@@ -11,8 +12,8 @@ import Models
 public protocol TrainingPhase: AnyObject {
     associatedtype Batch
 
-    /// "teacher" or "student"; the config's `phase` and the checkpoint's.
-    static var name: String { get }
+    /// The config's `phase` and the checkpoint's.
+    static var phase: Phase { get }
     /// Trainable parameters (one flat buffer), BatchNorm statistics, frozen word vectors.
     var params: ParameterStore { get }
     var buffers: ParameterStore { get }

@@ -5,6 +5,7 @@
 // A run resumes from a checkpoint exactly: data order, expression choice, input sizes and dropout are
 // functions of (seed, epoch, step), and the checkpoint holds everything else the next update needs.
 
+import Configuration
 import Datasets
 import Distributed
 import Evaluation
@@ -15,7 +16,6 @@ import Tensors
 
 /// What a phase is built from.
 public struct PhaseContext {
-    public let config: RunConfig
     public let store: FeatureStore
     public let data: GroundingData
     /// The training items (the `train` split).
@@ -28,7 +28,6 @@ public struct PhaseContext {
 /// Trains one phase (teacher or student) as configured.
 public final class TrainingRun<Phase: TrainingPhase> {
     public let settings: RunSettings
-    private var config: RunConfig { settings.config }
     private let comm: Communicator
     private let output: (String) -> Void
     private let progress: (String) -> Void
@@ -66,11 +65,11 @@ public final class TrainingRun<Phase: TrainingPhase> {
     public func run(resume: String? = nil) throws -> [SplitReport] {
         if comm.isRoot {
             try FileManager.default.createDirectory(atPath: settings.runDirectory + "/checkpoints", withIntermediateDirectories: true)
-            try writeFileAtomically(settings.runDirectory + "/config.yaml", bytes: Array(config.yaml().utf8))
+            try writeFileAtomically(settings.runDirectory + "/config.yaml", bytes: Array(settings.yaml.utf8))
         }
         let blas = try JobBLAS.gather(comm)
-        output("refclip \(refclipVersion) — \(Phase.name) run '\(settings.name)' on \(comm.size) rank\(comm.size == 1 ? "" : "s")\n"
-               + config.table(extra: blas.tableRows) + "\n")
+        output("refclip \(refclipVersion) — \(Phase.phase) run '\(settings.name)' on \(comm.size) rank\(comm.size == 1 ? "" : "s")\n"
+               + settings.table(extra: blas.tableRows) + "\n")
         var session = try prepare()
         var resume = resume
         if resume == "auto" {
@@ -82,36 +81,31 @@ public final class TrainingRun<Phase: TrainingPhase> {
         if let resume { try restore(&session, from: resume) } else { try refuseToOverwrite(session.checkpoints) }
         if comm.isRoot { try truncateMetrics(after: session.position.globalStep) }
         let log = try MetricsLog(path: comm.isRoot ? settings.runDirectory + "/metrics.jsonl" : nil)
-        try log.record(["event": "start", "step": session.position.globalStep, "phase": Phase.name, "version": refclipVersion,
-                        "ranks": comm.size, "blas": blas.records])
+        try log.record(.start(StartRecord(step: session.position.globalStep, phase: Phase.phase, version: refclipVersion, ranks: comm.size,
+                                          blas: blas.groups)))
         return try train(&session, log: log)
     }
 
     // MARK: setup
 
     private func prepare() throws -> Session {
-        let store = try FeatureStore.shared(directory: config.string("data.features"), communicator: comm)
-        _ = try store.viewIndex(config.int("data.view"))
-        let initialPath = config.string("train.init_from")
+        let initialPath = settings.train.initFrom
         let initial = initialPath.isEmpty ? nil : try Checkpoint.read(initialPath)
-        if let initial, initial.header.phase != Phase.name {
-            throw InputError(file: initialPath, "holds a \(initial.header.phase) model; train.init_from needs a \(Phase.name)")
+        if let initial, initial.header.phase != Phase.phase {
+            throw InputError(file: initialPath, "holds a \(initial.header.phase) model; train.init_from needs a \(Phase.phase)")
         }
-        let data = try GroundingData.shared(comm) {
-            try GroundingData.prepare(annotations: config.string("data.annotations"), wordVectors: config.string("data.word_vectors"),
-                                      store: store, maxTokens: config.int("data.max_tokens"),
-                                      vocabulary: initial.map { Vocabulary(words: $0.header.vocabulary) })
-        }
+        let opened = try RunData.open(settings.data, communicator: comm, vocabulary: initial.map { Vocabulary(words: $0.header.vocabulary) })
+        let (store, data) = (opened.store, opened.grounding)
         let train = try data.items("train")
-        for split in config.strings("train.eval_splits") { _ = try data.items(split) }
+        for split in settings.train.evalSplits { _ = try data.items(split) }
         if data.skippedEntries > 0 {
             output("note: \(data.skippedEntries) annotation entries skipped: the feature store could not read their images (see its unavailableImages)")
         }
         if !data.missingWords.isEmpty {
             output("note: \(data.missingWords.count) of \(data.vocabulary.count - 3) words have no vector (zeros): \(data.missingWords.prefix(10).joined(separator: ", "))")
         }
-        let plan = try ShardPlan(itemCount: train.count, globalBatch: config.int("train.batch"), worldSize: comm.size, rank: comm.rank, seed: settings.seed)
-        let context = PhaseContext(config: config, store: store, data: data, train: train, plan: plan, communicator: comm, seed: settings.seed)
+        let plan = try ShardPlan(itemCount: train.count, globalBatch: settings.train.batch, worldSize: comm.size, rank: comm.rank, seed: settings.seed)
+        let context = PhaseContext(store: store, data: data, train: train, plan: plan, communicator: comm, seed: settings.seed)
         let phase = try makePhase(context)
         if let initial {
             try checkLayout(initial, path: initialPath, phase: phase,
@@ -121,15 +115,16 @@ public final class TrainingRun<Phase: TrainingPhase> {
         }
         phase.frozen.set(all: data.wordVectors)
         comm.broadcast(UnsafeMutableRawBufferPointer(phase.params.values.mutableBuffer), root: 0)
-        output(String(format: "%@: %.2f M trainable parameters, %d training items, vocabulary %d", Phase.name, Double(phase.params.count) / 1e6,
+        output(String(format: "%@: %.2f M trainable parameters, %d training items, vocabulary %d", Phase.phase.rawValue, Double(phase.params.count) / 1e6,
                       train.count, data.vocabulary.count))
-        let scheduled = config.int("train.epochs") * plan.stepsPerEpoch
-        let maxSteps = config.int("train.max_steps")
+        let recipe = settings.train
+        let scheduled = recipe.epochs * plan.stepsPerEpoch
+        let maxSteps = recipe.maxSteps
         return Session(
             context: context, phase: phase,
-            average: ModelAverage.onRoot(params: phase.params, buffers: phase.buffers, maxDecay: config.float("train.ema_decay"), communicator: comm),
-            schedule: LearningRateSchedule(base: config.double("train.lr"), warmupStart: config.double("train.warmup_lr"), final: config.double("train.min_lr"),
-                                           warmupSteps: Int(config.double("train.warmup_epochs") * Double(plan.stepsPerEpoch)), totalSteps: scheduled),
+            average: ModelAverage.onRoot(params: phase.params, buffers: phase.buffers, maxDecay: Float(recipe.emaDecay), communicator: comm),
+            schedule: LearningRateSchedule(base: recipe.lr, warmupStart: recipe.warmupLR, final: recipe.minLR,
+                                           warmupSteps: Int(recipe.warmupEpochs * Double(plan.stepsPerEpoch)), totalSteps: scheduled),
             totalSteps: maxSteps > 0 ? min(maxSteps, scheduled) : scheduled,
             checkpoints: CheckpointDirectory(run: settings.runDirectory),
             position: TrainingPosition(epoch: 0, stepInEpoch: 0, globalStep: 0, seed: settings.seed, worldSize: comm.size))
@@ -196,47 +191,45 @@ public final class TrainingRun<Phase: TrainingPhase> {
 
     /// The checkpoint must hold this configuration's model: same phase, parameter names and shapes, vocabulary.
     private func checkCompatible(_ checkpoint: Checkpoint, path: String, with session: Session) throws {
-        guard checkpoint.header.phase == Phase.name else {
-            throw InputError(file: path, "holds a \(checkpoint.header.phase) model; this run trains a \(Phase.name)")
+        guard checkpoint.header.phase == Phase.phase else {
+            throw InputError(file: path, "holds a \(checkpoint.header.phase) model; this run trains a \(Phase.phase)")
         }
         try checkLayout(checkpoint, path: path, phase: session.phase, hint: "resume with the configuration the checkpoint was trained with")
         guard checkpoint.header.vocabulary == session.context.data.vocabulary.words else {
-            throw InputError(file: path, "the checkpoint's vocabulary differs from the one built from \(config.string("data.annotations"))",
+            throw InputError(file: path, "the checkpoint's vocabulary differs from the one built from \(settings.data.annotations)",
                              hint: "resume with the annotation file of the original run")
         }
-        let before = try RunConfig(schema: config.schema, yaml: checkpoint.header.config)
-        let changed = config.schema.map(\.name).filter { before.values[$0] != config.values[$0] && !["train.max_steps", "train.log_every"].contains($0) }
+        let changed = try settings.changedKeys(from: checkpoint.header.config).filter { !["train.max_steps", "train.log_every"].contains($0) }
         if !changed.isEmpty { output("note: the configuration differs from the checkpoint's in \(changed.joined(separator: ", ")); the run will not repeat the original exactly") }
     }
 
     /// Keeps metrics.jsonl free of steps a resumed run is about to redo.
     private func truncateMetrics(after step: Int) throws {
         let path = settings.runDirectory + "/metrics.jsonl"
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
-        let kept = text.split(separator: "\n").filter { line in
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let s = object["step"] as? Int else { return false }
-            return s <= step
-        }
-        try writeFileAtomically(path, bytes: Array(kept.map { $0 + "\n" }.joined().utf8))
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let kept = try MetricsRecord.read(path).filter { $0.step <= step }.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }
+        try writeFileAtomically(path, bytes: Array(kept.joined().utf8))
     }
 
     // MARK: training
 
     private func train(_ session: inout Session, log: MetricsLog) throws -> [SplitReport] {
         StopSignals.install()
-        let watchdog = Watchdog(rank: comm.rank, minimumSeconds: config.double("runtime.watchdog_seconds"))
+        let watchdog = Watchdog(rank: comm.rank, minimumSeconds: settings.runtime.watchdogSeconds)
         watchdog.start()
         defer { watchdog.stop() }
-        let epochs = config.int("train.epochs")
+        let epochs = settings.train.epochs
         let phase = session.phase
         let prefetcher = Prefetcher<Phase.Batch>()
         let started = Date()
         var skipped = 0
         var stepTimes: [Double] = []
-        let probe = config.bool("runtime.debug_checks") ? NonFiniteProbe() : nil
+        let probe = settings.runtime.debugChecks ? NonFiniteProbe() : nil
         var evaluatedAt = -1  // the step of the last evaluation, so a run never logs one step's twice
         var reports: [SplitReport] = []
-        let checkpointEvery = config.int("train.checkpoint_every")
+        let checkpointEvery = settings.train.checkpointEvery
 
         training: while session.position.epoch < epochs {
             let epoch = session.position.epoch
@@ -270,7 +263,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
                 if result.skipped {
                     skipped += 1
                     output("step \(session.position.globalStep + 1): non-finite gradient (norm \(result.gradNorm)); update skipped on every rank")
-                    if skipped > config.int("train.max_skipped_steps") {  // the norm is global: every rank decides alike
+                    if skipped > settings.train.maxSkippedSteps {  // the norm is global: every rank decides alike
                         throw AgreedFailure(underlying: InputError(location: "train.max_skipped_steps",
                                                                    "\(skipped) consecutive steps had non-finite gradients; stopping",
                                                                    hint: "lower train.lr, or resume from an earlier checkpoint"))
@@ -288,7 +281,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
                 stepTimes.append(seconds)
                 watchdog.beat(step: session.position.globalStep, stepSeconds: seconds)
                 let global = session.position.globalStep
-                if global % config.int("train.log_every") == 0 || global == session.totalSteps {
+                if global % settings.train.logEvery == 0 || global == session.totalSteps {
                     let recent = stepTimes.suffix(20)
                     let perStep = recent.reduce(0, +) / Double(recent.count)
                     let rate = Double(plan.globalBatch) / perStep
@@ -296,12 +289,10 @@ public final class TrainingRun<Phase: TrainingPhase> {
                     let cosine = result.textCosine.map { String(format: "  text-cos %.2f", $0) } ?? ""
                     progress(String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %.2e  grad %.3f%@  %.1f samples/s  ETA %@",
                                   epoch + 1, epochs, global, session.totalSteps, result.loss, lr, result.gradNorm, cosine, rate, formatDuration(eta)))
-                    var fields: [String: Any] = ["event": "step", "epoch": epoch, "step": global, "total": session.totalSteps, "loss": result.loss,
-                                                 "lr": lr, "grad_norm": result.gradNorm, "samples_per_s": rate, "eta_s": eta]
-                    if let cosine = result.textCosine { fields["text_cosine"] = cosine }
-                    try log.record(fields)
+                    try log.record(.step(StepRecord(epoch: epoch, step: global, total: session.totalSteps, loss: result.loss, lr: lr,
+                                                    gradNorm: result.gradNorm, textCosine: result.textCosine, samplesPerSecond: rate, etaSeconds: eta)))
                 }
-                if config.int("train.eval_every") > 0, global % config.int("train.eval_every") == 0 {
+                if settings.train.evalEvery > 0, global % settings.train.evalEvery == 0 {
                     reports = try evaluate(&session, log: log, watchdog: watchdog)
                     evaluatedAt = global
                 }
@@ -311,7 +302,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
             }
             session.position.stepInEpoch = 0
             session.position.epoch = epoch + 1
-            if config.int("train.eval_every") == 0 { reports = try evaluate(&session, log: log, watchdog: watchdog) }
+            if settings.train.evalEvery == 0 { reports = try evaluate(&session, log: log, watchdog: watchdog) }
             _ = try checkpoint(session)
         }
         if session.position.stepInEpoch != 0 {  // stopped by max_steps inside an epoch
@@ -338,9 +329,9 @@ public final class TrainingRun<Phase: TrainingPhase> {
     private func checkpoint(_ session: Session) throws -> String? {
         let path = try comm.fromRoot {
             let written = try session.checkpoints.save(step: session.position.globalStep, epoch: session.position.epoch,
-                                                       keep: config.int("train.keep_checkpoints")) { path in
+                                                       keep: settings.train.keepCheckpoints) { path in
                 try Checkpoint.write(path, phase: session.phase, average: session.average, position: session.position,
-                                     config: config.yaml(), vocabulary: session.context.data.vocabulary.words)
+                                     config: settings.yaml, vocabulary: session.context.data.vocabulary.words)
             }
             return Array(written.utf8)
         }
@@ -351,7 +342,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
     private func evaluate(_ session: inout Session, log: MetricsLog, watchdog: Watchdog) throws -> [SplitReport] {
         let phase = session.phase
         let reports = try withAverageWeights(phase, session.average) {
-            try config.strings("train.eval_splits").map { split in
+            try settings.train.evalSplits.map { split in
                 let report = try phase.evaluate(split: split, items: try session.context.data.items(split))
                 watchdog.beat(step: session.position.globalStep)
                 return report
@@ -359,9 +350,9 @@ public final class TrainingRun<Phase: TrainingPhase> {
         }
         output(reportTable(reports, model: "EMA") + "\n")
         for r in reports {
-            try log.record(["event": "eval", "epoch": session.position.epoch, "step": session.position.globalStep, "split": r.split,
-                            "accuracy": r.overall.accuracy, "pointing": r.overall.pointingAccuracy, "random_anchor": r.overall.randomAnchorAccuracy,
-                            "top_objectness": r.overall.objectnessAccuracy, "count": r.overall.count])
+            try log.record(.eval(EvalRecord(epoch: session.position.epoch, step: session.position.globalStep, split: r.split, accuracy: r.overall.accuracy,
+                                            pointing: r.overall.pointingAccuracy, randomAnchor: r.overall.randomAnchorAccuracy,
+                                            topObjectness: r.overall.objectnessAccuracy, count: r.overall.count)))
         }
         if let val = reports.first, val.overall.accuracy > session.position.bestAccuracy {
             session.position.bestAccuracy = val.overall.accuracy
@@ -369,7 +360,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
             let position = session.position
             _ = try comm.fromRoot {
                 try Checkpoint.write(settings.runDirectory + "/best.refclip", phase: phase, average: session.average, position: position,
-                                     config: config.yaml(), vocabulary: session.context.data.vocabulary.words)
+                                     config: settings.yaml, vocabulary: session.context.data.vocabulary.words)
                 return []
             }
         }

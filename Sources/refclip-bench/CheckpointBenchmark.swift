@@ -23,7 +23,7 @@ func runCheckpointBenchmark(_ comm: Communicator) {
     let path = directory + "/bench.refclip"
     let position = TrainingPosition(epoch: 0, stepInEpoch: 1, globalStep: 1, seed: 1, worldSize: 1)
     let save = medianSeconds(repeats: 3) {
-        try! Checkpoint.write(path, phaseName: "teacher", description: ModelDescription(teacher: model.shape), params: model.params,
+        try! Checkpoint.write(path, phase: .teacher, description: ModelDescription(teacher: model.shape), params: model.params,
                               buffers: model.buffers, frozen: model.frozen, optimizer: optimizer, average: average, position: position,
                               config: "", vocabulary: [])
     }

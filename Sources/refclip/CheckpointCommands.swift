@@ -1,7 +1,9 @@
 // CheckpointCommands.swift — `refclip export`, `import` and `inspect`: checkpoints to and from plain
 // safetensors with the reference names, and a readable summary with an integrity check.
 
+import Application
 import ArgumentParser
+import Configuration
 import Datasets
 import Foundation
 import Tensors
@@ -48,19 +50,19 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard configuration.config != nil else { throw ValidationError("--config is required: it gives the model's dimensions and data") }
-            let config = try RunConfig(schema: teacherSchema, path: configuration.config, overrides: configuration.overrides)
+            let config = try TeacherConfig.load(path: configuration.config, overrides: configuration.overrides)
             let file = try SafetensorsFile(path: weights)
-            let store = try FeatureStore(directory: config.string("data.features"))
+            let store = try FeatureStore(directory: config.value.data.features)
             let vocabulary = try file.metadata["refclip.vocabulary"].map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) }
-                ?? Annotations.load(config.string("data.annotations")).vocabulary.words
+                ?? Annotations.load(config.value.data.annotations).vocabulary.words
             let embedding = try file.entry("lang_encoder.embedding.weight")
             guard embedding.shape.count == 2, embedding.shape[0] == vocabulary.count else {
                 throw InputError(file: weights, location: "lang_encoder.embedding.weight",
                                  "has \(embedding.shape.first ?? 0) rows but the vocabulary has \(vocabulary.count) words",
                                  hint: "use the annotation file the weights were trained with")
             }
-            let shape = try teacherShape(config, vocabularySize: vocabulary.count, wordDimension: embedding.shape[1], channels: store.manifest.layout.channels)
-            try importTeacher(file, shape: shape, vocabulary: vocabulary, config: config.yaml(), to: out)
+            let shape = config.value.shape(vocabularySize: vocabulary.count, wordDimension: embedding.shape[1], channels: store.manifest.layout.channels)
+            try importTeacher(file, shape: shape, vocabulary: vocabulary, config: try config.yaml(), to: out)
             print("\(out): teacher from \(weights)")
         }
     }

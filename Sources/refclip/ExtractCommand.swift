@@ -1,10 +1,11 @@
 // ExtractCommand.swift — `refclip extract`: real images through a Darknet detector into a feature store.
 
 import ArgumentParser
+import Configuration
 import Detector
+import Distributed
 import Foundation
 import Tensors
-import Training
 
 struct ExtractCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,8 +23,8 @@ struct ExtractCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let config = try RunConfig(schema: extractionSchema, path: configuration.config, overrides: configuration.overrides)
-            let settings = try extractionSettings(config)
+            let config = try ExtractionConfig.load(path: configuration.config, overrides: configuration.overrides)
+            let settings = try config.value.settings(source: config.source)
             try launching.run { comm in
                 let blas = try JobBLAS.gather(comm)
                 if comm.isRoot { print("refclip extract → \(settings.output)\n\(config.table(extra: blas.tableRows))\n") }

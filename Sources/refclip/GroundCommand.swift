@@ -1,13 +1,13 @@
 // GroundCommand.swift — `refclip ground`: one image and one expression through the detector and a
 // trained model; prints the box and draws it.
 
+import Application
 import ArgumentParser
 import Datasets
 import Detector
 import Evaluation
 import Foundation
 import Tensors
-import Training
 
 struct GroundCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,10 +69,10 @@ struct GroundCommand: ParsableCommand {
             let box = letterbox.toOriginal(box: choice.box.map(Double.init))
             let unknown = grounder.unknownWords(text)
             if !unknown.isEmpty { print("note: not in the model's vocabulary (read as UNK): \(unknown.joined(separator: ", "))") }
-            print(String(format: "%@ box (x1, y1, x2, y2) in image pixels: %.1f %.1f %.1f %.1f  (cell %d)", grounder.phase, box[0], box[1], box[2], box[3], choice.cell))
+            print(String(format: "%@ box (x1, y1, x2, y2) in image pixels: %.1f %.1f %.1f %.1f  (cell %d)", grounder.phase.rawValue, box[0], box[1], box[2], box[3], choice.cell))
             if let out {
                 let svg = groundingSVG(encodedImage: [UInt8](bytes), width: picture.width, height: picture.height,
-                                       boxes: [DrawnBox(box: box, colour: "#e8291c", label: grounder.phase)], caption: text)
+                                       boxes: [DrawnBox(box: box, colour: "#e8291c", label: grounder.phase.rawValue)], caption: text)
                 try writeFileAtomically(out, bytes: Array(svg.utf8))
                 print("wrote \(out)")
             }

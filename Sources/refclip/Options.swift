@@ -13,11 +13,6 @@ struct ConfigOptions: ParsableArguments {
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set train.lr=3e-4 (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
-
-    /// The config's phase and the config loaded with that phase's keys.
-    func phaseConfig() throws -> (phase: String, config: RunConfig) {
-        try loadPhaseConfig(path: config, overrides: overrides)
-    }
 }
 
 /// How ranks are made: MPI under mpirun/srun, else one process; --debug runs N ranks as threads.

@@ -1,12 +1,9 @@
 // PseudoLabelCommand.swift — `refclip pseudo-label`: the teacher's box for every training expression,
 // written as an annotation file for the student.
 
+import Application
 import ArgumentParser
-import Datasets
-import Evaluation
 import Foundation
-import Tensors
-import Training
 
 struct PseudoLabelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,26 +32,8 @@ struct PseudoLabelCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             try launching.run { comm in
-                let loaded = try Checkpoint.read(checkpoint)
-                let teacher = try loaded.teacher(path: checkpoint, average: !raw)
-                let config = try RunConfig(schema: teacherSchema, yaml: loaded.header.config, overrides: overrides)
-                let store = try FeatureStore.shared(directory: config.string("data.features"), communicator: comm)
-                let data = try GroundingData.shared(comm) {
-                    try GroundingData.prepare(annotations: config.string("data.annotations"), wordVectors: config.string("data.word_vectors"),
-                                              store: store, maxTokens: config.int("data.max_tokens"))
-                }
-                guard data.vocabulary.words == loaded.header.vocabulary else {
-                    throw InputError(file: checkpoint, "was trained with another vocabulary than \(config.string("data.annotations"))")
-                }
-                let labels = try pseudoLabel(teacher, items: try data.items("train"), store: store, view: config.int("data.view"),
-                                             batch: config.int("train.eval_batch"), communicator: comm)
+                let labels = try writePseudoLabels(checkpoint: checkpoint, to: out, raw: raw, overrides: overrides, communicator: comm)
                 guard comm.isRoot else { return }
-                var annotations = try Annotations.load(config.string("data.annotations"))
-                annotations.splits["train"] = labels.entries
-                annotations.info = ["teacher_checkpoint": checkpoint, "teacher_sha256": try SHA256.hex(file: checkpoint),
-                                    "teacher_step": "\(loaded.header.position.globalStep)", "teacher_weights": raw || !loaded.hasAverage ? "raw" : "ema",
-                                    "teacher_config": loaded.header.config, "pseudo_label_accuracy": String(format: "%.2f", labels.accuracy)]
-                try annotations.write(to: out)
                 print(String(format: "%@: %d training expressions labelled; %.2f%% of the pseudo-boxes have IoU > 0.5 with the annotated box",
                              out, labels.entries.count, labels.accuracy))
             }

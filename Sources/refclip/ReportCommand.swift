@@ -1,8 +1,8 @@
 // ReportCommand.swift — `refclip report RUN_DIR`: a self-contained HTML page of a run.
 
+import Application
 import ArgumentParser
 import Foundation
-import Training
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

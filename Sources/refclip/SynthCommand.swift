@@ -1,9 +1,9 @@
 // SynthCommand.swift — `refclip synth`: generate the synthetic grounding dataset.
 
 import ArgumentParser
+import Configuration
 import Datasets
 import Foundation
-import Training
 
 struct SynthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,8 +19,8 @@ struct SynthCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let config = try RunConfig(schema: syntheticSchema, path: configuration.config, overrides: configuration.overrides)
-            let synthetic = try syntheticConfig(config)
+            let config = try SyntheticDataConfig.load(path: configuration.config, overrides: configuration.overrides)
+            let synthetic = config.value.generator
             try launching.run { comm in
                 if comm.isRoot { print("refclip synth → \(out)\n\(config.table())\n") }
                 let start = Date()

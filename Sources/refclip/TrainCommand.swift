@@ -1,6 +1,7 @@
 // TrainCommand.swift — `refclip train --config FILE`: train the model the config's phase names.
 
 import ArgumentParser
+import Configuration
 import Distributed
 import Foundation
 import Training
@@ -28,18 +29,19 @@ struct TrainCommand: ParsableCommand {
             guard configuration.config != nil else { throw ValidationError("--config is required (e.g. configs/synthetic-teacher.yaml)") }
             var options = configuration
             if launching.debug { options.overrides.insert("runtime.debug_checks=true", at: 0) }  // a later --set may turn it off
-            let (phase, config) = try options.phaseConfig()
-            let settings = try RunSettings(config, phase: phase)
+            let config = try TrainingConfiguration.load(path: options.config, overrides: options.overrides)
             let console = Console()
             try launching.run { comm in
-                switch phase {
-                case TeacherPhase.name:
+                switch config {
+                case .teacher(let loaded):
+                    let settings = try RunSettings(loaded)
                     try TrainingRun(settings: settings, communicator: comm, output: console.line, progress: console.progress) {
-                        try TeacherPhase($0, settings: settings)
+                        TeacherPhase($0, config: loaded.value, settings: settings)
                     }.run(resume: resume)
-                default:
+                case .student(let loaded):
+                    let settings = try RunSettings(loaded)
                     try TrainingRun(settings: settings, communicator: comm, output: console.line, progress: console.progress) {
-                        try StudentPhase($0, settings: settings)
+                        try StudentPhase($0, config: loaded.value, settings: settings)
                     }.run(resume: resume)
                 }
             }

@@ -4,6 +4,7 @@
 // interrupted extraction redoes only its unfinished shard; a missing image is reported, not fatal;
 // and a short teacher training runs on the store.
 
+import Application
 import Datasets
 import Detector
 import Foundation

@@ -22,7 +22,7 @@ final class CheckpointTests: XCTestCase {
         let average = ModelAverage(params: model.params, buffers: model.buffers, maxDecay: 0.9)
         average.update(params: model.params, buffers: model.buffers)
         let position = TrainingPosition(epoch: 2, stepInEpoch: 5, globalStep: 17, seed: 9, worldSize: 2)
-        try Checkpoint.write(path, phaseName: "teacher", description: ModelDescription(teacher: model.shape), params: model.params,
+        try Checkpoint.write(path, phase: .teacher, description: ModelDescription(teacher: model.shape), params: model.params,
                              buffers: model.buffers, frozen: model.frozen, optimizer: optimizer, average: average, position: position,
                              config: "name: x\n", vocabulary: ["PAD", "UNK", "CLS", "cube"])
 

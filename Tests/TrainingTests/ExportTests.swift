@@ -3,6 +3,7 @@
 // full size (read back by Python's safetensors package, as a PyTorch user would), and import restores
 // the weights.
 
+import Application
 import Foundation
 import Layers
 import Models
@@ -16,7 +17,7 @@ final class ExportTests: XCTestCase {
     private func checkpoint(_ shape: TeacherShape, step: Int = 7) -> (Checkpoint, RefCLIPTeacher) {
         let model = RefCLIPTeacher(shape: shape, seed: 3)
         for store in [model.buffers, model.frozen] { for i in 0 ..< store.count { store.values.data[i] = Float(i % 97) * 0.01 } }
-        var header = CheckpointHeader(codeVersion: refclipVersion, created: "", phase: "teacher", config: "name: x\n",
+        var header = CheckpointHeader(codeVersion: refclipVersion, created: "", phase: .teacher, config: "name: x\n",
                                       model: ModelDescription(teacher: shape), layout: [:],
                                       vocabulary: (0 ..< shape.language.vocabularySize).map { "w\($0)" },
                                       position: TrainingPosition(epoch: 1, stepInEpoch: 0, globalStep: step, seed: 1, worldSize: 1),

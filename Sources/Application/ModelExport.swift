@@ -6,10 +6,12 @@
 // never uses (mid_proj, bot_proj; zero weights and default statistics). A student, which has no
 // reference layout, is written under refclip's parameter names.
 
+import Configuration
 import Foundation
 import Layers
 import Models
 import Tensors
+import Training
 
 extension Checkpoint {
     /// The model's weights (EMA when `average` and present) as a safetensors image.
@@ -29,7 +31,7 @@ extension Checkpoint {
             add([model.frozen, model.params, model.buffers])
         }
         let vocabulary = String(decoding: try JSONEncoder().encode(header.vocabulary), as: UTF8.self)
-        writer.metadata = ["format": "pt", "refclip.phase": header.phase, "refclip.weights": average && hasAverage ? "ema" : "raw",
+        writer.metadata = ["format": "pt", "refclip.phase": header.phase.rawValue, "refclip.weights": average && hasAverage ? "ema" : "raw",
                            "refclip.step": "\(header.position.globalStep)", "refclip.vocabulary": vocabulary, "refclip.config": header.config,
                            "refclip.version": header.codeVersion]
         return writer
@@ -61,7 +63,7 @@ public func importTeacher(_ file: SafetensorsFile, shape: TeacherShape, vocabula
     try model.buffers.load(from: file)
     try model.frozen.load(from: file)
     let position = TrainingPosition(epoch: 0, stepInEpoch: 0, globalStep: 0, seed: 0, worldSize: 1)
-    try Checkpoint.write(path, phaseName: TeacherPhase.name, description: ModelDescription(teacher: shape), params: model.params,
+    try Checkpoint.write(path, phase: .teacher, description: ModelDescription(teacher: shape), params: model.params,
                          buffers: model.buffers, frozen: model.frozen, optimizer: Adam(parameterCount: model.params.count), average: nil,
                          position: position, config: config, vocabulary: vocabulary)
 }

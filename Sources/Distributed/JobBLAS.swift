@@ -1,14 +1,38 @@
 // JobBLAS.swift — the BLAS every rank of a job computes with, gathered on rank 0 and grouped, for the
-// run's opening table and the start record of metrics.jsonl. Ranks on different CPUs (a heterogeneous
-// cluster) may run different kernels; the table then shows one line per kernel with its ranks.
+// opening tables of runs and extractions and the start record of metrics.jsonl. Ranks on different
+// CPUs (a heterogeneous cluster) may run different kernels; the table then shows one line per kernel
+// with its ranks.
 
-import Distributed
 import Foundation
 import Tensors
 
 /// Each distinct BLAS runtime of the job with the ranks that run it (on rank 0; empty elsewhere).
-public struct JobBLAS {
-    public var groups: [(runtime: BLASRuntime, ranks: [Int])] = []
+public struct JobBLAS: Sendable {
+    /// One BLAS runtime and the ranks that run it; encoded flat: the runtime's fields and `ranks`.
+    public struct Group: Codable, Equatable, Sendable {
+        public var runtime: BLASRuntime
+        public var ranks: [Int]
+
+        private enum CodingKeys: String, CodingKey { case ranks }
+
+        public init(runtime: BLASRuntime, ranks: [Int]) {
+            self.runtime = runtime
+            self.ranks = ranks
+        }
+
+        public init(from decoder: Decoder) throws {
+            runtime = try BLASRuntime(from: decoder)
+            ranks = try decoder.container(keyedBy: CodingKeys.self).decode([Int].self, forKey: .ranks)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            try runtime.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(ranks, forKey: .ranks)
+        }
+    }
+
+    public var groups: [Group] = []
 
     /// Gathers every rank's runtime (a collective: every rank calls it).
     public static func gather(_ comm: Communicator) throws -> JobBLAS {
@@ -16,7 +40,7 @@ public struct JobBLAS {
         var job = JobBLAS()
         for (rank, text) in comm.gather(string: encoded).enumerated() {
             let runtime = try JSONDecoder().decode(BLASRuntime.self, from: Data(text.utf8))
-            if let i = job.groups.firstIndex(where: { $0.runtime == runtime }) { job.groups[i].ranks.append(rank) } else { job.groups.append((runtime, [rank])) }
+            if let i = job.groups.firstIndex(where: { $0.runtime == runtime }) { job.groups[i].ranks.append(rank) } else { job.groups.append(Group(runtime: runtime, ranks: [rank])) }
         }
         return job
     }
@@ -30,14 +54,8 @@ public struct JobBLAS {
         }
     }
 
-    /// The lines as rows of the resolved-config table.
+    /// The lines as rows of a resolved-config table.
     public var tableRows: [(name: String, value: String)] { lines.map { ("blas", $0) } }
-
-    /// The groups as JSON objects for metrics.jsonl.
-    public var records: [[String: Any]] {
-        groups.map { ["library": $0.runtime.library, "kernel": $0.runtime.kernel, "kernel_origin": $0.runtime.kernelOrigin,
-                      "threads": $0.runtime.threads, "cpu": $0.runtime.cpu, "ranks": $0.ranks] }
-    }
 
     /// "0–3, 6, 8–9" for sorted ranks.
     private func rangesText(_ ranks: [Int]) -> String {

@@ -3,38 +3,36 @@
 // metrics.jsonl; a sample of grounded predictions of the best checkpoint, its box and the annotated
 // box drawn over the image (real data) or over a rendering of the synthetic scene; the config.
 
+import Configuration
 import Datasets
 import Distributed
 import Evaluation
 import Foundation
 import Tensors
+import Training
 
 /// Writes the report of the run in `directory` to `output`; predictions on the first `samples` items
 /// of `split`. Returns how many predictions it drew.
 @discardableResult
 public func writeRunReport(run directory: String, to output: String, split: String = "val", samples: Int = 12) throws -> Int {
-    let configPath = directory + "/config.yaml"
-    let (phase, config) = try loadPhaseConfig(path: configPath, overrides: [])
-    let events = try readMetrics(directory + "/metrics.jsonl")
-    let steps = events.filter { $0["event"] as? String == "step" }
-    func series(_ key: String, from rows: [[String: Any]]) -> [(x: Double, y: Double)] {
-        rows.compactMap { row in
-            guard let step = row["step"] as? Double ?? (row["step"] as? Int).map(Double.init), let value = row[key] as? Double else { return nil }
-            return (step, value)
-        }
+    let config = try TrainingConfiguration.load(path: directory + "/config.yaml")
+    let records = try MetricsRecord.read(directory + "/metrics.jsonl")
+    let steps = records.compactMap { record -> StepRecord? in if case .step(let r) = record { return r } else { return nil } }
+    let evaluations = records.compactMap { record -> EvalRecord? in if case .eval(let r) = record { return r } else { return nil } }
+    func series<R>(_ rows: [R], _ step: (R) -> Int, _ value: (R) -> Double?) -> [(x: Double, y: Double)] {
+        rows.compactMap { row in value(row).map { (Double(step(row)), $0) } }
     }
     var charts = [
-        lineChartSVG(title: "loss", series: [ChartSeries(name: "loss", points: series("loss", from: steps))]),
-        lineChartSVG(title: "learning rate", series: [ChartSeries(name: "lr", points: series("lr", from: steps))], logScale: true),
-        lineChartSVG(title: "gradient norm (before clipping)", series: [ChartSeries(name: "grad norm", points: series("grad_norm", from: steps))]),
-        lineChartSVG(title: "samples/s", series: [ChartSeries(name: "samples/s", points: series("samples_per_s", from: steps))]),
+        lineChartSVG(title: "loss", series: [ChartSeries(name: "loss", points: series(steps, \.step, \.loss))]),
+        lineChartSVG(title: "learning rate", series: [ChartSeries(name: "lr", points: series(steps, \.step, \.lr))], logScale: true),
+        lineChartSVG(title: "gradient norm (before clipping)", series: [ChartSeries(name: "grad norm", points: series(steps, \.step, \.gradNorm))]),
+        lineChartSVG(title: "samples/s", series: [ChartSeries(name: "samples/s", points: series(steps, \.step, \.samplesPerSecond))]),
     ]
-    let evaluations = events.filter { $0["event"] as? String == "eval" }
-    let splits = Array(Set(evaluations.compactMap { $0["split"] as? String })).sorted()
+    let splits = Array(Set(evaluations.map(\.split))).sorted()
     if !splits.isEmpty {
-        for (key, title) in [("accuracy", "accuracy (IoU > 0.5, %, EMA weights)"), ("pointing", "pointing game (%)")] {
+        for (value, title) in [(\EvalRecord.accuracy, "accuracy (IoU > 0.5, %, EMA weights)"), (\EvalRecord.pointing, "pointing game (%)")] {
             charts.append(lineChartSVG(title: title, series: splits.map { name in
-                ChartSeries(name: name, points: series(key, from: evaluations.filter { $0["split"] as? String == name }))
+                ChartSeries(name: name, points: series(evaluations.filter { $0.split == name }, \.step, { $0[keyPath: value] }))
             }))
         }
     }
@@ -43,13 +41,13 @@ public func writeRunReport(run directory: String, to output: String, split: Stri
     var figures: [String] = []
     var predictionNote = ""
     if FileManager.default.fileExists(atPath: checkpoint) {
-        figures = try groundedSamples(checkpoint: checkpoint, phase: phase, config: config, split: split, samples: samples)
-        predictionNote = "\(figures.count) expressions of \(split), \(phase) \(checkpoint) (EMA weights when held): annotated box green, prediction red."
+        figures = try groundedSamples(checkpoint: checkpoint, config: config, split: split, samples: samples)
+        predictionNote = "\(figures.count) expressions of \(split), \(config.phase.rawValue) \(checkpoint) (EMA weights when held): annotated box green, prediction red."
     } else {
         predictionNote = "no best.refclip yet: predictions appear once the run has evaluated."
     }
 
-    let name = config.string("name")
+    let name = config.name, phase = config.phase.rawValue
     var html = """
     <!DOCTYPE html>
     <html lang="en"><head><meta charset="utf-8"/><title>refclip · \(xmlEscaped(name))</title>
@@ -69,37 +67,21 @@ public func writeRunReport(run directory: String, to output: String, split: Stri
 
     """
     html += charts.joined() + "</div>\n<h2>Grounded predictions</h2>\n<p>\(xmlEscaped(predictionNote))</p>\n<div class=\"predictions\">\n"
-    html += figures.joined() + "</div>\n<h2>Configuration</h2>\n<pre>\(xmlEscaped(config.yaml()))</pre>\n</body></html>\n"
+    html += figures.joined() + "</div>\n<h2>Configuration</h2>\n<pre>\(xmlEscaped(try config.yaml()))</pre>\n</body></html>\n"
     try writeFileAtomically(output, bytes: Array(html.utf8))
     return figures.count
 }
 
-/// The JSON objects of a metrics file, in order.
-private func readMetrics(_ path: String) throws -> [[String: Any]] {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-        throw InputError(file: path, "cannot read the run's metrics", hint: "is this a run directory (runs/NAME)?")
-    }
-    return try text.split(separator: "\n").enumerated().map { number, line in
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-            throw InputError(file: path, location: "line \(number + 1)", "not a JSON object")
-        }
-        return object
-    }
-}
-
 /// Figures of the checkpoint's predictions on the first items of `split`.
-private func groundedSamples(checkpoint path: String, phase: String, config: RunConfig, split: String, samples: Int) throws -> [String] {
+private func groundedSamples(checkpoint path: String, config: TrainingConfiguration, split: String, samples: Int) throws -> [String] {
     let comm = SingleProcessCommunicator()
     let loaded = try Checkpoint.read(path)
-    let store = try FeatureStore(directory: config.string("data.features"))
-    let data = try GroundingData.prepare(annotations: config.string("data.annotations"), wordVectors: config.string("data.word_vectors"),
-                                         store: store, maxTokens: config.int("data.max_tokens"), vocabulary: Vocabulary(words: loaded.header.vocabulary))
-    let items = Array(try data.items(split).prefix(samples))
-    let view = config.int("data.view"), batch = config.int("train.eval_batch")
-    let evaluation = phase == TeacherPhase.name
-        ? try evaluateTeacher(try loaded.teacher(path: path, average: true), split: split, items: items, store: store, view: view, batch: batch, communicator: comm)
-        : try evaluateStudent(try loaded.student(path: path, average: true), split: split, items: items, store: store, view: view, batch: batch, communicator: comm)
-    let background = try imageBackgrounds(store: store, features: config.string("data.features"))
+    let run = try RunData.open(config.data, communicator: comm, vocabulary: Vocabulary(words: loaded.header.vocabulary))
+    let store = run.store
+    let items = Array(try run.grounding.items(split).prefix(samples))
+    let evaluation = try evaluateGrounding(try loaded.groundingModel(path: path, average: true), split: split, items: items, store: store,
+                                           view: config.data.view, batch: config.train.evalBatch, communicator: comm)
+    let background = try imageBackgrounds(store: store, features: config.data.features)
     return zip(items, evaluation.outcomes).map { item, outcome in
         let info = store.manifest.images[item.image]
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(info.width) \(info.height)\" width=\"\(info.width)\" height=\"\(info.height)\">\n"

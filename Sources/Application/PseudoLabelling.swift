@@ -1,0 +1,36 @@
+// PseudoLabelling.swift — `refclip pseudo-label`'s work: a teacher checkpoint's box for every training
+// expression of its data, written as an annotation file for the student, with where the labels came
+// from (the checkpoint's SHA-256, step, weights and config) and how many are right.
+
+import Configuration
+import Datasets
+import Distributed
+import Evaluation
+import Foundation
+import Tensors
+import Training
+
+/// Labels the training expressions with `checkpoint`'s teacher (EMA weights unless `raw`) and writes
+/// the annotation file `out` on rank 0 (collective). `overrides` change the checkpoint's config
+/// (data.*, train.eval_batch). Returns the labels (entries on rank 0).
+public func writePseudoLabels(checkpoint: String, to out: String, raw: Bool, overrides: [String], communicator comm: Communicator) throws -> PseudoLabels {
+    let loaded = try Checkpoint.read(checkpoint)
+    let teacher = try loaded.teacher(path: checkpoint, average: !raw)
+    guard case .teacher(let config) = try TrainingConfiguration.load(yaml: loaded.header.config, source: checkpoint, overrides: overrides) else {
+        throw InputError(file: checkpoint, "holds a \(loaded.header.phase) configuration; pseudo-labels come from a teacher")
+    }
+    let data = try RunData.open(config.value.data, communicator: comm)
+    guard data.grounding.vocabulary.words == loaded.header.vocabulary else {
+        throw InputError(file: checkpoint, "was trained with another vocabulary than \(config.value.data.annotations)")
+    }
+    let labels = try pseudoLabel(teacher, items: try data.grounding.items("train"), store: data.store, view: config.value.data.view,
+                                 batch: config.value.train.evalBatch, communicator: comm)
+    guard comm.isRoot else { return labels }
+    var annotations = try Annotations.load(config.value.data.annotations)
+    annotations.splits["train"] = labels.entries
+    annotations.info = ["teacher_checkpoint": checkpoint, "teacher_sha256": try SHA256.hex(file: checkpoint),
+                        "teacher_step": "\(loaded.header.position.globalStep)", "teacher_weights": raw || !loaded.hasAverage ? "raw" : "ema",
+                        "teacher_config": loaded.header.config, "pseudo_label_accuracy": String(format: "%.2f", labels.accuracy)]
+    try annotations.write(to: out)
+    return labels
+}

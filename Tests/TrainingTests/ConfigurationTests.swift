@@ -1,0 +1,175 @@
+// ConfigurationTests.swift — configs decode into typed documents with defaults and overrides; unknown
+// keys, wrong types, missing keys and files are refused naming the file (or --set) and the key; every
+// shipped config loads and every key it gives is decoded, none ignored; configs saved by earlier
+// versions (checkpoint headers) still load.
+
+import Configuration
+import Foundation
+import Tensors
+import TestSupport
+import Training
+import XCTest
+import Yams
+
+final class ConfigurationTests: XCTestCase {
+    private func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID()).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    private let required = "data:\n  annotations: a.json\n  features: f\n  word_vectors: w.txt\n"
+
+    func testDefaultsFileAndOverrides() throws {
+        let path = try file(required + "train:\n  lr: 3.0e-4\n  eval_splits: [val, testA]\nmodel:\n  hidden: 32\n  heads: 4\n")
+        let loaded = try TeacherConfig.load(path: path, overrides: ["train.batch=16", "model.upsampling=bilinear"])
+        let config = loaded.value
+        XCTAssertEqual(config.train.lr, 3e-4)
+        XCTAssertEqual(config.train.batch, 16)
+        XCTAssertEqual(config.train.epochs, 25, "defaults are the reference recipe")
+        XCTAssertEqual(config.train.evalSplits, ["val", "testA"])
+        XCTAssertEqual(config.model.upsampling, .bilinear)
+        XCTAssertEqual(config.model.layers, 3, "the teacher's default")
+        XCTAssertEqual(config.model.extras.selectedCells, 17)
+        XCTAssertEqual(try TeacherConfig.load(yaml: try loaded.yaml()).value, config, "the saved YAML loads back to the same document")
+        XCTAssertEqual(loaded.differences(from: try TeacherConfig.load(path: path).value), ["model.upsampling", "train.batch"])
+        let student = try StudentConfig.load(path: path, overrides: ["phase=student", "train.views=320,416"])
+        XCTAssertEqual(student.value.train.extras.views, [320, 416], "a list from --set a,b")
+        XCTAssertEqual(student.value.model.layers, 1, "the student's default")
+        XCTAssertEqual(try StudentConfig.load(yaml: try student.yaml()).value, student.value, "also with the phase's own keys")
+        XCTAssertTrue(loaded.table().contains("train.lr"))
+        let shape = config.shape(vocabularySize: 10, wordDimension: 4, channels: [2, 3, 4])
+        XCTAssertEqual(shape.fusion.channels26, 3)
+        XCTAssertEqual(shape.language.hidden, 32)
+        guard case .student(let byPhase) = try TrainingConfiguration.load(path: path, overrides: ["phase=student"]) else {
+            return XCTFail("--set phase=student loads the student's document")
+        }
+        XCTAssertEqual(byPhase.value.train.extras.views, [416])
+    }
+
+    func testErrorsNameTheFileAndTheKey() throws {
+        func refused<D: ConfigDocument>(_ type: D.Type, _ path: String?, _ overrides: [String] = [], mentioning parts: [String],
+                                        line: UInt = #line) {
+            XCTAssertThrowsError(try D.load(path: path, overrides: overrides), line: line) { error in
+                for part in parts { XCTAssertTrue("\(error)".contains(part), "\(error) lacks \(part)", line: line) }
+                XCTAssertTrue(error is InputError, "\(error)", line: line)
+            }
+        }
+        let unknown = try file(required + "train:\n  lrr: 1\n")
+        refused(TeacherConfig.self, unknown, mentioning: [unknown, "train.lrr", "did you mean train.lr?"])
+        refused(TeacherConfig.self, try file(required), ["train.views=320"], mentioning: ["--set", "train.views", "unknown key"])
+        let wrongType = try file(required + "train:\n  batch: many\n")
+        refused(TeacherConfig.self, wrongType, mentioning: [wrongType, "train.batch", "expected an integer, found 'many'", "global batch size"])
+        refused(TeacherConfig.self, try file(required), ["train.lr=fast"], mentioning: ["--set", "train.lr", "expected a number"])
+        refused(TeacherConfig.self, try file(required), ["model.upsampling=cubic"], mentioning: ["model.upsampling", "cubic"])
+        refused(TeacherConfig.self, "/no/such/config.yaml", mentioning: ["/no/such/config.yaml", "cannot read"])
+        refused(TeacherConfig.self, try file("data:\n  annotations: a.json\n"), mentioning: ["data.features", "required"])
+        refused(TeacherConfig.self, try file(required + "train: [unclosed\n"), mentioning: ["invalid YAML"])
+        refused(TeacherConfig.self, try file("- a\n- b\n"), mentioning: ["top level must be a mapping"])
+        refused(TeacherConfig.self, nil, ["train.lr"], mentioning: ["key=value"])
+        refused(TeacherConfig.self, try file(required + "model:\n  hidden: 30\n  heads: 4\n"), mentioning: ["model.heads", "must divide model.hidden"])
+        refused(StudentConfig.self, try file(required + "phase: teacher\n"), mentioning: ["phase", "expected 'student', the config says 'teacher'"])
+        refused(StudentConfig.self, try file(required + "phase: student\ntrain:\n  views: [320, 400]\n"), mentioning: ["train.views", "400"])
+        refused(SyntheticDataConfig.self, nil, ["storage.dtype=f64"], mentioning: ["storage.dtype", "f64", "f16 or f32"])
+        XCTAssertThrowsError(try TrainingConfiguration.load(path: try file(required + "phase: critic\n"))) {
+            XCTAssertTrue("\($0)".contains("unknown phase 'critic'"), "\($0)")
+        }
+    }
+
+    /// Every config the repository ships loads as its document, and every key it gives is decoded:
+    /// the resolved document holds the file's value for each of the file's keys.
+    func testShippedConfigsLoadAndEveryKeyIsDecoded() throws {
+        let directory = packageRoot.appendingPathComponent("configs")
+        let training = ["synthetic-teacher", "synthetic-student", "synthetic-teacher-amc", "synthetic-teacher-boxes", "refcoco-teacher", "refcoco-student"]
+        let data = ["synthetic-data", "synthetic-shifted"]
+        let all = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
+        XCTAssertEqual(Set(all), Set((training + data + ["refcoco-extract"]).map { $0 + ".yaml" }), "every shipped config is checked here")
+        func path(_ name: String) -> String { directory.appendingPathComponent(name + ".yaml").path }
+        for name in training {
+            let config = try TrainingConfiguration.load(path: path(name))
+            XCTAssertEqual(config.phase, name.contains("student") ? .student : .teacher, name)
+            try assertEveryKeyDecoded(file: path(name), resolved: try config.yaml())
+        }
+        for name in data { try assertEveryKeyDecoded(file: path(name), resolved: try SyntheticDataConfig.load(path: path(name)).yaml()) }
+        let extraction = try ExtractionConfig.load(path: path("refcoco-extract"))
+        try assertEveryKeyDecoded(file: path("refcoco-extract"), resolved: try extraction.yaml())
+        let settings = try extraction.value.settings(source: nil)
+        XCTAssertEqual(settings.views, [320, 416, 512])
+        XCTAssertNil(settings.featureLayers)
+        XCTAssertEqual(settings.imagePath(9), "data/coco/train2014/COCO_train2014_000000000009.jpg")
+        guard case .student(let student) = try TrainingConfiguration.load(path: path("refcoco-student")) else { return XCTFail("refcoco-student") }
+        XCTAssertTrue(Set(student.value.train.extras.views).isSubset(of: settings.views), "the student's views are extracted")
+        XCTAssertThrowsError(try ExtractionConfig.load(path: path("refcoco-extract"), overrides: ["data.image_names=img%s.jpg"])) {
+            XCTAssertTrue("\($0)".contains("data.image_names"), "\($0)")
+        }
+    }
+
+    /// Each leaf of `file` appears in `resolved` with the same value (numbers compared as numbers).
+    private func assertEveryKeyDecoded(file: String, resolved: String, line: UInt = #line) throws {
+        func leaves(_ node: Node, _ prefix: String = "") -> [String: Node] {
+            guard case .mapping(let mapping) = node else { return [prefix: node] }
+            var out: [String: Node] = [:]
+            for (key, value) in mapping { out.merge(leaves(value, prefix.isEmpty ? key.string! : prefix + "." + key.string!)) { $1 } }
+            return out
+        }
+        func values(_ node: Node) -> [String] {
+            if case .sequence(let items) = node { return items.flatMap(values) }
+            let text = node.string ?? ""
+            return [Double(text).map { "\($0)" } ?? text]
+        }
+        let given = leaves(try XCTUnwrap(try Yams.compose(yaml: try String(contentsOfFile: file, encoding: .utf8))))
+        let decoded = leaves(try XCTUnwrap(try Yams.compose(yaml: resolved)))
+        for (key, node) in given {
+            XCTAssertEqual(decoded[key].map(values), values(node), "\(file): \(key)", line: line)
+        }
+    }
+
+    /// A config as refclip wrote it into checkpoints before the typed configuration (quoted strings,
+    /// lists as "a,b" text or flow sequences) loads to the document it described.
+    func testConfigsSavedByEarlierVersionsLoad() throws {
+        let earlier = """
+            phase: "student"
+            name: "old-student"
+            data:
+              annotations: "runs/t/pseudo-labels.json"
+              features: "data/synthetic/features"
+              word_vectors: "data/synthetic/word_vectors.txt"
+              view: 416
+              max_tokens: 15
+            train:
+              batch: 32
+              lr: 0.002
+              eval_splits: "val,testA"
+              views: [320,416]
+              init_from: ""
+            model:
+              upsampling: "nearest"
+              box_weight: 5.0
+            runtime:
+              debug_checks: false
+            output:
+              dir: "runs"
+
+            """
+        guard case .student(let loaded) = try TrainingConfiguration.load(yaml: earlier, source: "old.refclip") else { return XCTFail("a student") }
+        XCTAssertEqual(loaded.value.name, "old-student")
+        XCTAssertEqual(loaded.value.train.evalSplits, ["val", "testA"])
+        XCTAssertEqual(loaded.value.train.extras.views, [320, 416])
+        XCTAssertEqual(loaded.value.train.lr, 0.002)
+        XCTAssertEqual(loaded.value.train.initFrom, "")
+        XCTAssertEqual(loaded.value.model.extras.boxWeight, 5)
+        let settings = try RunSettings(loaded)
+        XCTAssertEqual(settings.runDirectory, "runs/old-student")
+        XCTAssertEqual(try settings.changedKeys(from: earlier), [], "the earlier text and the resolved document agree")
+    }
+
+    func testLearningRateSchedule() {
+        let s = LearningRateSchedule(base: 1e-4, warmupStart: 1e-7, final: 1e-6, warmupSteps: 30, totalSteps: 250)
+        XCTAssertEqual(s.rate(at: 0), 1e-7)
+        XCTAssertEqual(s.rate(at: 15), 1e-7 + (1e-4 - 1e-7) / 2, accuracy: 1e-15)
+        XCTAssertEqual(s.rate(at: 30), 1e-4, accuracy: 1e-15)
+        XCTAssertEqual(s.rate(at: 140), 1e-6 + (1e-4 - 1e-6) / 2, accuracy: 1e-12, "half-way down the cosine")
+        XCTAssertEqual(s.rate(at: 250), 1e-6, accuracy: 1e-15)
+    }
+}
