@@ -19,7 +19,7 @@ public func writePseudoLabels(checkpoint: String, to out: String, raw: Bool, ove
     guard case .teacher(let config) = try TrainingConfiguration.load(yaml: loaded.header.config, source: checkpoint, overrides: overrides) else {
         throw InputError(file: checkpoint, "holds a \(loaded.header.phase) configuration; pseudo-labels come from a teacher")
     }
-    let data = try RunData.open(config.value.data, communicator: comm)
+    let data = try RunData.open(config.value.data.common, communicator: comm)
     guard data.grounding.vocabulary.words == loaded.header.vocabulary else {
         throw InputError(file: checkpoint, "was trained with another vocabulary than \(config.value.data.annotations)")
     }

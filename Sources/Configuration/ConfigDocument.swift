@@ -16,6 +16,8 @@ public protocol ConfigDocument: Codable, Sendable {
     static var requiredKeys: [String] { get }
     /// One line of help per key, shown when its value is refused or missing.
     static var help: [String: String] { get }
+    /// For keys holding a list of mappings: the keys each mapping may have.
+    static var listItemKeys: [String: [String]] { get }
     /// Checks what types alone cannot (ranges, multiples, consistency); errors name the key and `source`.
     func validate(source: String?) throws
 }
@@ -43,6 +45,8 @@ public struct LoadedConfig<Document: ConfigDocument>: Sendable {
 }
 
 extension ConfigDocument {
+    public static var listItemKeys: [String: [String]] { [:] }
+
     /// Loads the file at `path` (nil: defaults only) with `overrides` ("key=value").
     public static func load(path: String?, overrides: [String] = []) throws -> LoadedConfig<Self> {
         try load(tree: try ConfigTree(yaml: try readConfigFile(path), origin: path ?? "config"), source: path, overrides: overrides)
@@ -57,7 +61,7 @@ extension ConfigDocument {
         var tree = given
         try tree.apply(overrides: overrides)
         let defaults = try ConfigTree(encoding: Self.defaults, origin: "defaults")
-        try tree.refuseUnknown(known: defaults.leaves.map(\.path))
+        try tree.refuseUnknown(known: defaults.leaves.map(\.path), listItemKeys: listItemKeys)
         for key in requiredKeys where tree[key] == nil {
             throw InputError(file: source, location: key, "required key is missing", hint: help[key])
         }

@@ -76,11 +76,22 @@ struct ConfigTree {
         }
     }
 
-    /// Refuses every leaf whose path is not one of `known`, naming the nearest known path.
-    func refuseUnknown(known: [String]) throws {
-        for leaf in leaves where !known.contains(leaf.path) {
-            let nearest = known.min { editDistance($0, leaf.path) < editDistance($1, leaf.path) }
-            throw InputError(file: leaf.origin, location: leaf.path, "unknown key", hint: nearest.map { "did you mean \($0)?" })
+    /// Refuses every leaf whose path is not one of `known`, and every key of a list's mappings that is
+    /// not one of its `listItemKeys`, naming the nearest known key.
+    func refuseUnknown(known: [String], listItemKeys: [String: [String]] = [:]) throws {
+        func refuse(_ key: String, at location: String, among candidates: [String], origin: String) -> InputError {
+            let nearest = candidates.min { editDistance($0, key) < editDistance($1, key) }
+            return InputError(file: origin, location: location, "unknown key", hint: nearest.map { "did you mean \($0)?" })
+        }
+        for leaf in leaves {
+            guard known.contains(leaf.path) else { throw refuse(leaf.path, at: leaf.path, among: known, origin: leaf.origin) }
+            guard let itemKeys = listItemKeys[leaf.path], case .sequence(let items) = leaf.node else { continue }
+            for (i, item) in items.enumerated() {
+                guard case .mapping(let mapping) = item else { continue }
+                for key in mapping.keys.compactMap(\.string) where !itemKeys.contains(key) {
+                    throw refuse(key, at: "\(leaf.path)[\(i)].\(key)", among: itemKeys, origin: leaf.origin)
+                }
+            }
         }
     }
 

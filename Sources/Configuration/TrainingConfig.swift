@@ -120,6 +120,35 @@ public struct PhaseSection<Common: Codable & Equatable & Sendable, Extras: Codab
     }
 }
 
+/// A section with no keys of a phase's own.
+public struct NoExtras: Codable, Equatable, Sendable {
+    public init() {}
+    public init(from decoder: Decoder) throws {}
+    public func encode(to encoder: Encoder) throws {}
+}
+
+/// A further source of training items for the student: an annotation file (pseudo-labels, or true
+/// boxes such as a synthetic set of another seed) with its feature store, and its weight relative
+/// to the run's own `data.annotations` (weight 1).
+public struct MixSource: Codable, Equatable, Sendable {
+    public var annotations: String
+    public var features: String
+    public var weight: Double
+
+    public init(annotations: String, features: String, weight: Double) {
+        self.annotations = annotations
+        self.features = features
+        self.weight = weight
+    }
+}
+
+/// The student's own `data.*` key.
+public struct StudentDataExtras: Codable, Equatable, Sendable {
+    /// Further training sources mixed into every global batch by weight.
+    public var mix: [MixSource] = []
+    public init() {}
+}
+
 /// The teacher's own `model.*` key.
 public struct TeacherModelExtras: Codable, Equatable, Sendable {
     /// Cells kept per image (34 for ReferIt).
@@ -150,22 +179,30 @@ public struct StudentModelExtras: Codable, Equatable, Sendable {
 public struct StudentTrainExtras: Codable, Equatable, Sendable {
     /// Input sizes for random-resize augmentation (each stored in the feature store).
     public var views = [416]
+    /// Each pseudo-labelled row's loss is weighted by the teacher's confidence to this power (0: all 1).
+    public var confidenceGamma = 0.0
+    /// Pseudo-labelled rows whose confidence is below this weigh 0 (0: none dropped).
+    public var minConfidence = 0.0
     public init() {}
+    enum CodingKeys: String, CodingKey { case views, confidenceGamma = "confidence_gamma", minConfidence = "min_confidence" }
 }
 
 /// What every training document has, whatever its phase.
 public protocol TrainingDocument: ConfigDocument {
+    associatedtype DataExtras: Codable & Equatable & Sendable
     associatedtype ModelExtras: Codable & Equatable & Sendable
     associatedtype TrainExtras: Codable & Equatable & Sendable
     static var phase: Phase { get }
     var phase: Phase { get }
     /// Run name; outputs go to output.dir/name.
     var name: String { get set }
-    var data: DataConfig { get set }
+    var data: PhaseSection<DataConfig, DataExtras> { get set }
     var model: PhaseSection<ModelConfig, ModelExtras> { get set }
     var train: PhaseSection<TrainConfig, TrainExtras> { get set }
     var runtime: RuntimeConfig { get set }
     var output: OutputConfig { get set }
+    /// Further training sources mixed into every global batch (the student's `data.mix`).
+    var mixSources: [MixSource] { get }
     /// Checks the phase's own keys.
     func validateExtras(source: String?) throws
 }
@@ -175,7 +212,7 @@ public struct TeacherConfig: TrainingDocument, Equatable {
     public static let phase = Phase.teacher
     public var phase = Phase.teacher
     public var name = "teacher"
-    public var data = DataConfig()
+    public var data = PhaseSection(DataConfig(), NoExtras())
     public var model = PhaseSection(ModelConfig(layers: 3), TeacherModelExtras())
     public var train = PhaseSection(TrainConfig(), TeacherTrainExtras())
     public var runtime = RuntimeConfig()
@@ -189,6 +226,8 @@ public struct TeacherConfig: TrainingDocument, Equatable {
             "train.amc_weight": "weight of SynGround's attention–mask consistency loss on the training boxes (0: weakly supervised, boxes unused)",
         ]) { $1 }
     }
+
+    public var mixSources: [MixSource] { [] }
 
     public func validateExtras(source: String?) throws {
         try require(model.extras.selectedCells > 0, "model.selected_cells", "must be positive", source: source)
@@ -207,7 +246,7 @@ public struct StudentConfig: TrainingDocument, Equatable {
     public static let phase = Phase.student
     public var phase = Phase.student
     public var name = "student"
-    public var data = DataConfig()
+    public var data = PhaseSection(DataConfig(), StudentDataExtras())
     public var model = PhaseSection(ModelConfig(layers: 1), StudentModelExtras())
     public var train = PhaseSection(TrainConfig(), StudentTrainExtras())
     public var runtime = RuntimeConfig()
@@ -220,14 +259,27 @@ public struct StudentConfig: TrainingDocument, Equatable {
             "model.box_weight": "weight of the GIoU loss against the objectness BCE",
             "model.coordinates": "append each cell's (x, y) to the detector maps the sentence gates",
             "train.views": "input sizes for random-resize augmentation (each must be stored in the feature store)",
+            "train.confidence_gamma": "weight each pseudo-labelled row's loss by the teacher's confidence to this power (0: every row weighs 1)",
+            "train.min_confidence": "pseudo-labelled rows below this confidence weigh 0 (0: none)",
+            "data.mix": "further training sources, each {annotations, features, weight}: rows of every global batch by weight, the run's own data weighing 1",
         ]) { $1 }
     }
+
+    public static var listItemKeys: [String: [String]] { ["data.mix": ["annotations", "features", "weight"]] }
+
+    public var mixSources: [MixSource] { data.extras.mix }
 
     public func validateExtras(source: String?) throws {
         try require(model.extras.boxWeight >= 0, "model.box_weight", "must not be negative", source: source)
         try require(!train.extras.views.isEmpty, "train.views", "needs at least one input size", source: source)
         for view in train.extras.views {
             try require(view > 0 && view % 32 == 0, "train.views", "input size \(view) is not a positive multiple of 32", source: source)
+        }
+        try require(train.extras.confidenceGamma >= 0, "train.confidence_gamma", "must not be negative", source: source)
+        try require((0 ..< 1).contains(train.extras.minConfidence), "train.min_confidence", "must be in [0, 1)", source: source)
+        for (i, mix) in data.extras.mix.enumerated() {
+            try require(mix.weight > 0 && mix.weight.isFinite, "data.mix[\(i)].weight", "must be a positive number", source: source)
+            try require(!mix.annotations.isEmpty && !mix.features.isEmpty, "data.mix[\(i)]", "needs annotations and features", source: source)
         }
     }
 
@@ -336,8 +388,8 @@ public enum TrainingConfiguration: Sendable {
     /// The data section, whatever the phase.
     public var data: DataConfig {
         switch self {
-        case .teacher(let config): return config.value.data
-        case .student(let config): return config.value.data
+        case .teacher(let config): return config.value.data.common
+        case .student(let config): return config.value.data.common
         }
     }
 

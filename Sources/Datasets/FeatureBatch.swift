@@ -20,15 +20,23 @@ public struct FeatureBatch {
     /// Reads `images` (store indices) at input size `view` into this batch's tensors (reused: no
     /// allocation once they are large enough).
     public mutating func load(_ store: FeatureStore, images: [Int], view: Int, scratch: inout FeatureStore.ReadScratch) throws {
-        let v = try store.viewIndex(view)
-        let layout = store.manifest.layout
+        try load(images.map { (store, $0) }, view: view, scratch: &scratch)
+    }
+
+    /// Reads each row's image from its own store (stores of one detector layout) at input size `view`.
+    public mutating func load(_ rows: [(store: FeatureStore, image: Int)], view: Int, scratch: inout FeatureStore.ReadScratch) throws {
+        guard let layout = rows.first?.store.manifest.layout else { return }
+        for (store, _) in rows where store.manifest.layout != layout {
+            throw InputError(file: store.directory + "/manifest.json", "its detector layout \(store.manifest.layout.channels) differs from the run's \(layout.channels)",
+                             hint: "mix only feature stores made by the same detector")
+        }
         let grids = layout.grids(view: view)
         let counts = layout.counts(view: view)
-        let b = images.count
+        let b = rows.count
         for s in 0 ..< 3 { maps[s].reshape([b, layout.channels[s], grids[s], grids[s]]) }
         boxes.reshape([b, grids[2] * grids[2], layout.anchorsPerCell, 5])
-        for (i, image) in images.enumerated() {
-            try store.read(image: image, view: v, maps: (0 ..< 3).map { maps[$0].data + i * counts.maps[$0] },
+        for (i, (store, image)) in rows.enumerated() {
+            try store.read(image: image, view: try store.viewIndex(view), maps: (0 ..< 3).map { maps[$0].data + i * counts.maps[$0] },
                            boxes: boxes.data + i * counts.boxes, scratch: &scratch)
         }
     }

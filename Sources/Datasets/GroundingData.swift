@@ -25,6 +25,8 @@ public struct GroundingItem: Codable, Equatable, Sendable {
     public var category: Int
     /// Other objects of the same category in the scene (synthetic data), if known.
     public var lookalikes: Int?
+    /// A pseudo-label's confidence (the teacher's probability for its cell); nil for annotated boxes.
+    public var confidence: Double?
 }
 
 /// Vocabulary, word vectors and items of every split.
@@ -72,7 +74,7 @@ public struct GroundingData: Codable, Sendable {
                 let types = entry.refTypes ?? Array(repeating: "", count: entry.refs.count)
                 if split == "train" {
                     items.append(GroundingItem(image: image, box: box, expressions: ids, texts: entry.refs, types: types, object: entry.maskID,
-                                               category: entry.catID, lookalikes: entry.lookalikes))
+                                               category: entry.catID, lookalikes: entry.lookalikes, confidence: entry.confidence))
                 } else {
                     for k in entry.refs.indices {
                         items.append(GroundingItem(image: image, box: box, expressions: [ids[k]], texts: [entry.refs[k]], types: [types[k]],

@@ -32,6 +32,11 @@ public struct Vocabulary: Codable, Equatable, Sendable {
         for word in words.dropFirst(3) { add(word) }
     }
 
+    /// The words of `vocabularies` in order: the first's, then each next one's new words.
+    public init(merging vocabularies: [Vocabulary]) {
+        for vocabulary in vocabularies { for word in vocabulary.words.dropFirst(3) { add(word) } }
+    }
+
     public var count: Int { words.count }
 
     public mutating func add(_ word: String) {

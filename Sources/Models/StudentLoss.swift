@@ -1,7 +1,8 @@
 // StudentLoss.swift — the student's training signal (DESIGN.md §4): the target box is assigned to
 // the cell holding its centre; objectness is binary cross-entropy over every cell (1 there, 0
 // elsewhere), and the assigned cell's box is pulled toward the target with the GIoU loss:
-//   L = Σ_images [ Σ_cells BCE(o, t) + boxWeight · (1 − GIoU(box, target)) ] / normalizer
+//   L = Σ_images w_i [ Σ_cells BCE(o, t) + boxWeight · (1 − GIoU(box, target)) ] / normalizer
+// with per-image weights w_i (1 unless given: e.g. a pseudo-label's confidence).
 
 import Foundation
 import Tensors
@@ -11,7 +12,10 @@ public final class StudentLoss {
     public let boxWeight: Float
     private var raw: Tensor?
     private var targets: [[Float]] = []
+    private var weights: [Float]?
     private var inputSize = 0, normalizer = 1
+    /// The last forward's loss of each image, unweighted and not normalized.
+    public private(set) var imageLosses: [Double] = []
     public let inputGrad = Tensor()
 
     public init(boxWeight: Float = 5) { self.boxWeight = boxWeight }
@@ -24,29 +28,32 @@ public final class StudentLoss {
         return row * grid + col
     }
 
-    /// This rank's share of the loss; `targets` are (x1, y1, x2, y2) in input pixels, one per image.
-    public func forward(_ raw: Tensor, targets: [[Float]], inputSize: Int, normalizer: Int) -> Double {
-        precondition(raw.shape.count == 4 && raw.shape[1] == HeadChannel.count && targets.count == raw.shape[0],
+    /// This rank's share of the loss; `targets` are (x1, y1, x2, y2) in input pixels, one per image,
+    /// `weights` one per image (nil: all 1).
+    public func forward(_ raw: Tensor, targets: [[Float]], weights: [Float]? = nil, inputSize: Int, normalizer: Int) -> Double {
+        precondition(raw.shape.count == 4 && raw.shape[1] == HeadChannel.count && targets.count == raw.shape[0] && (weights?.count ?? targets.count) == targets.count,
                      "student loss: raw \(raw.shape) for \(targets.count) targets")
         self.raw = raw
         self.targets = targets
+        self.weights = weights
         self.inputSize = inputSize
         self.normalizer = normalizer
         let (b, grid) = (raw.shape[0], raw.shape[2])
         let plane = grid * grid
-        var total = 0.0
-        for i in 0 ..< b {
+        imageLosses = (0 ..< b).map { i in
             let r = raw.data + i * HeadChannel.count * plane
             let positive = Self.assignedCell(targets[i], grid: grid, inputSize: inputSize)
             let logits = r + HeadChannel.objectness * plane
+            var loss = 0.0
             for cell in 0 ..< plane {
                 let z = logits[cell], t: Float = cell == positive ? 1 : 0
-                total += Double(max(z, 0) - z * t + log1pf(expf(-abs(z))))
+                loss += Double(max(z, 0) - z * t + log1pf(expf(-abs(z))))
             }
             let box = DecodedBox(raw: r, plane: plane, cell: positive, grid: grid, inputSize: inputSize)
-            total += Double(boxWeight) * (1 - Double(generalizedIoU(box.corners, targets[i]).value))
+            return loss + Double(boxWeight) * (1 - Double(generalizedIoU(box.corners, targets[i]).value))
         }
-        return total / Double(normalizer)
+        guard let weights else { return imageLosses.reduce(0, +) / Double(normalizer) }
+        return zip(imageLosses, weights).reduce(0) { $0 + $1.0 * Double($1.1) } / Double(normalizer)
     }
 
     /// ∂L/∂raw.
@@ -58,6 +65,7 @@ public final class StudentLoss {
         let scale = 1 / Float(normalizer)
         inputGrad.reshapeZeroed(raw.shape)
         for i in 0 ..< b {
+            let scale = scale * (weights?[i] ?? 1)
             let r = raw.data + i * HeadChannel.count * plane, g = inputGrad.data + i * HeadChannel.count * plane
             let positive = Self.assignedCell(targets[i], grid: grid, inputSize: inputSize)
             for cell in 0 ..< plane {

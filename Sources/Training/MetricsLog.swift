@@ -13,6 +13,8 @@ public struct StartRecord: Codable, Equatable, Sendable {
     public var version: String
     public var ranks: Int
     public var blas: [JobBLAS.Group]
+    /// The training sources' annotation files when there are several (`source_losses` follow this order).
+    public var sources: [String]?
 }
 
 /// A logged training step (global values, identical on every rank).
@@ -21,17 +23,21 @@ public struct StepRecord: Codable, Equatable, Sendable {
     /// nil when the value was not finite.
     public var loss: Double?, lr: Double?, gradNorm: Double?, textCosine: Double?
     public var samplesPerSecond: Double?, etaSeconds: Double?
+    /// With several training sources: each one's mean loss over its rows (the start record names them).
+    public var sourceLosses: [Double?]?
 
     public init(epoch: Int, step: Int, total: Int, loss: Double, lr: Double, gradNorm: Double, textCosine: Double?,
-                samplesPerSecond: Double, etaSeconds: Double) {
+                samplesPerSecond: Double, etaSeconds: Double, sourceLosses: [Double]? = nil) {
         func finite(_ x: Double?) -> Double? { x.flatMap { $0.isFinite ? $0 : nil } }
         (self.epoch, self.step, self.total) = (epoch, step, total)
         (self.loss, self.lr, self.gradNorm, self.textCosine) = (finite(loss), finite(lr), finite(gradNorm), finite(textCosine))
         (self.samplesPerSecond, self.etaSeconds) = (finite(samplesPerSecond), finite(etaSeconds))
+        self.sourceLosses = sourceLosses?.map(finite)
     }
 
     enum CodingKeys: String, CodingKey {
         case epoch, step, total, loss, lr, gradNorm = "grad_norm", textCosine = "text_cosine", samplesPerSecond = "samples_per_s", etaSeconds = "eta_s"
+        case sourceLosses = "source_losses"
     }
 }
 

@@ -32,6 +32,8 @@ public struct StepResult: Equatable, Sendable {
     public var skipped: Bool
     /// The teacher's collapse diagnostic: mean cosine between the batch's projected texts (DESIGN.md §6).
     public var textCosine: Double?
+    /// With several training sources: each source's mean (unweighted) loss over its rows of the global batch.
+    public var sourceLosses: [Double]?
 }
 
 /// Sums every rank's gradient (of its share of the global mean loss) and the loss shares.

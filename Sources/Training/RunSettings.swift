@@ -12,6 +12,8 @@ public struct RunSettings: Sendable {
     public let train: TrainConfig
     public let runtime: RuntimeConfig
     public let output: OutputConfig
+    /// Further training sources (the student's `data.mix`; none for the teacher).
+    public let mix: [MixSource]
     /// The config file, for error messages.
     public let source: String?
     /// The resolved configuration as YAML (loads back to the same document).
@@ -22,10 +24,11 @@ public struct RunSettings: Sendable {
     public init<Document: TrainingDocument>(_ loaded: LoadedConfig<Document>) throws {
         let document = loaded.value
         name = document.name
-        data = document.data
+        data = document.data.common
         train = document.train.common
         runtime = document.runtime
         output = document.output
+        mix = document.mixSources
         source = loaded.source
         yaml = try loaded.yaml()
         resolvedTable = { loaded.table(extra: $0) }

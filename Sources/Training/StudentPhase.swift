@@ -7,16 +7,20 @@ import Configuration
 import Datasets
 import Distributed
 import Evaluation
+import Foundation
 import Layers
 import Models
 import Tensors
 
-/// One step's rows for the student: detector outputs at the step's input size, token ids, and the
-/// target boxes (x1, y1, x2, y2) in that input's letterbox pixels.
+/// One step's rows for the student: detector outputs at the step's input size, token ids, the target
+/// boxes (x1, y1, x2, y2) in that input's letterbox pixels, each row's loss weight (nil: all 1) and
+/// source.
 public struct StudentBatch {
     public var features: FeatureBatch
     public var tokenIDs: [Int]
     public var targets: [[Float]]
+    public var weights: [Float]?
+    public var sources: [Int]
     public var view: Int
 }
 
@@ -28,6 +32,7 @@ public final class StudentPhase: TrainingPhase {
     private let context: PhaseContext
     private let views: [Int]
     private let evaluationView: Int, evaluationBatch: Int
+    private let confidenceGamma: Double, minConfidence: Double
     private var slots = [FeatureBatch(), FeatureBatch()]
     private var scratch = FeatureStore.ReadScratch()
 
@@ -36,7 +41,8 @@ public final class StudentPhase: TrainingPhase {
         views = config.train.extras.views
         evaluationView = config.data.view
         evaluationBatch = config.train.evalBatch
-        for view in views { _ = try context.store.viewIndex(view) }
+        (confidenceGamma, minConfidence) = (config.train.extras.confidenceGamma, config.train.extras.minConfidence)
+        for source in context.sources { for view in views + [evaluationView] { _ = try source.store.viewIndex(view) } }
         let shape = config.shape(vocabularySize: context.data.vocabulary.count, wordDimension: context.data.wordDimension,
                                  channels: context.store.manifest.layout.channels)
         model = SimRECStudent(shape: shape, seed: context.seed)
@@ -54,21 +60,28 @@ public final class StudentPhase: TrainingPhase {
         views[RandomKey(seed: context.seed).child("resize").index(globalStep, below: views.count)]
     }
 
-    public func loadBatch(items: [Int], epoch: Int, globalStep: Int) throws -> StudentBatch {
+    public func loadBatch(rows: [BatchRow], globalStep: Int) throws -> StudentBatch {
         let view = self.view(at: globalStep)
         let slot = globalStep % 2
-        try slots[slot].load(context.store, images: items.map { context.train[$0].image }, view: view, scratch: &scratch)
-        let targets = items.map { item -> [Float] in
-            let info = context.store.manifest.images[context.train[item].image]
-            let letterbox = Letterbox(originalWidth: info.width, originalHeight: info.height, size: view)
-            return letterbox.toCanvas(box: context.train[item].box).map(Float.init)
+        try context.loadFeatures(rows, view: view, into: &slots[slot], scratch: &scratch)
+        return StudentBatch(features: slots[slot], tokenIDs: context.chosenExpressions(rows), targets: context.letterboxBoxes(rows, view: view),
+                            weights: lossWeights(rows), sources: rows.map(\.source), view: view)
+    }
+
+    /// Each row's loss weight: a pseudo-label's confidence^γ, 0 below the minimum confidence; 1 for a
+    /// box without confidence (ground truth). nil when every weight is 1.
+    private func lossWeights(_ rows: [BatchRow]) -> [Float]? {
+        guard confidenceGamma > 0 || minConfidence > 0 else { return nil }
+        return rows.map { row in
+            guard let confidence = context.item(row).confidence else { return 1 }
+            return confidence < minConfidence ? 0 : Float(pow(confidence, confidenceGamma))
         }
-        return StudentBatch(features: slots[slot], tokenIDs: chosenExpressions(items, epoch: epoch, context: context), targets: targets, view: view)
     }
 
     public func step(_ batch: StudentBatch, context forward: ForwardContext, lr: Float) -> StepResult {
-        stepper.step(maps: batch.features.maps, tokenIDs: batch.tokenIDs, targets: batch.targets, inputSize: batch.view,
-                     globalBatch: context.plan.globalBatch, forward, lr: lr)
+        stepper.step(maps: batch.features.maps, tokenIDs: batch.tokenIDs, targets: batch.targets, weights: batch.weights,
+                     sources: context.sources.count > 1 ? batch.sources : nil, sourceCount: context.sources.count,
+                     inputSize: batch.view, globalBatch: context.plan.globalBatch, forward, lr: lr)
     }
 
     public func evaluate(split: String, items: [GroundingItem]) throws -> SplitReport {

@@ -1,6 +1,8 @@
 // StudentStep.swift — one optimizer step of the student on this rank's share of a global batch:
 // forward (language encoder, text-gated fusion, multi-scale fusion, head) → objectness + GIoU loss on
-// this rank's images → backward → all-reduce → skip on NaN/Inf, else clip and Adam.
+// this rank's images (each weighted, e.g. by its pseudo-label's confidence) → backward → all-reduce
+// → skip on NaN/Inf, else clip and Adam. With several training sources, each source's mean loss over
+// its rows of the global batch is reduced too.
 
 import Distributed
 import Layers
@@ -24,21 +26,31 @@ public final class StudentStep {
                          weightDecay: settings.weightDecay)
     }
 
-    /// Forward and backward on this rank's rows (targets in `inputSize` letterbox pixels); returns the
-    /// global loss and leaves the all-reduced gradient in `model.params.grads`.
-    public func computeGradients(maps: [Tensor], tokenIDs: [Int], targets: [[Float]], inputSize: Int, globalBatch: Int,
+    /// Forward and backward on this rank's rows (targets in `inputSize` letterbox pixels, `weights` one
+    /// per row or nil for all 1); returns the global loss and leaves the all-reduced gradient in
+    /// `model.params.grads`.
+    public func computeGradients(maps: [Tensor], tokenIDs: [Int], targets: [[Float]], weights: [Float]? = nil, inputSize: Int, globalBatch: Int,
                                  _ context: ForwardContext) -> Double {
         model.params.zeroGrads()
         let raw = model.forward(maps: maps, tokenIDs: tokenIDs, context)
-        let localLoss = loss.forward(raw, targets: targets, inputSize: inputSize, normalizer: globalBatch)
+        let localLoss = loss.forward(raw, targets: targets, weights: weights, inputSize: inputSize, normalizer: globalBatch)
         model.backward(loss.backward())
         return allReduceGradients(model.params, localLoss: localLoss, communicator: communicator)
     }
 
-    /// One full step at learning rate `lr`.
-    public func step(maps: [Tensor], tokenIDs: [Int], targets: [[Float]], inputSize: Int, globalBatch: Int, _ context: ForwardContext,
-                     lr: Float) -> StepResult {
-        let globalLoss = computeGradients(maps: maps, tokenIDs: tokenIDs, targets: targets, inputSize: inputSize, globalBatch: globalBatch, context)
-        return applyUpdate(model.params, optimizer: optimizer, settings: settings, lr: lr, loss: globalLoss)
+    /// One full step at learning rate `lr`. With `sources` (each row's source of `sourceCount`), the
+    /// result holds each source's mean loss over the global batch.
+    public func step(maps: [Tensor], tokenIDs: [Int], targets: [[Float]], weights: [Float]? = nil, sources: [Int]? = nil, sourceCount: Int = 1,
+                     inputSize: Int, globalBatch: Int, _ context: ForwardContext, lr: Float) -> StepResult {
+        let globalLoss = computeGradients(maps: maps, tokenIDs: tokenIDs, targets: targets, weights: weights, inputSize: inputSize,
+                                          globalBatch: globalBatch, context)
+        var result = applyUpdate(model.params, optimizer: optimizer, settings: settings, lr: lr, loss: globalLoss)
+        if let sources {
+            var sums = [Double](repeating: 0, count: 2 * sourceCount)  // loss sum and row count per source
+            for (source, value) in zip(sources, loss.imageLosses) { sums[2 * source] += value; sums[2 * source + 1] += 1 }
+            communicator.allReduce(&sums, .sum)
+            result.sourceLosses = (0 ..< sourceCount).map { sums[2 * $0] / max(1, sums[2 * $0 + 1]) }
+        }
+        return result
     }
 }

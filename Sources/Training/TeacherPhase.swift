@@ -39,22 +39,13 @@ public final class TeacherPhase: TrainingPhase {
     public var description: ModelDescription { ModelDescription(teacher: model.shape) }
 
     /// Features into one of two reused slots (the other may be in use by the step being computed).
-    public func loadBatch(items: [Int], epoch: Int, globalStep: Int) throws -> TeacherInputs {
+    public func loadBatch(rows: [BatchRow], globalStep: Int) throws -> TeacherInputs {
         let slot = globalStep % 2
-        try slots[slot].load(context.store, images: items.map { context.train[$0].image }, view: view, scratch: &scratch)
+        try context.loadFeatures(rows, view: view, into: &slots[slot], scratch: &scratch)
         let batch = slots[slot]
         return TeacherInputs(f52: batch.maps[0], f26: batch.maps[1], f13: batch.maps[2], anchorBoxes: batch.boxes,
-                             tokenIDs: chosenExpressions(items, epoch: epoch, context: context),
-                             cellMasks: consistencyWeight > 0 ? cellMasks(items) : nil)
-    }
-
-    /// Each item's box coverage of the stride-32 cells at this phase's input size.
-    private func cellMasks(_ items: [Int]) -> [Float] {
-        items.flatMap { item -> [Float] in
-            let info = context.store.manifest.images[context.train[item].image]
-            let letterbox = Letterbox(originalWidth: info.width, originalHeight: info.height, size: view)
-            return boxCoverage(letterbox.toCanvas(box: context.train[item].box).map(Float.init), grid: view / 32, size: view)
-        }
+                             tokenIDs: context.chosenExpressions(rows),
+                             cellMasks: consistencyWeight > 0 ? context.letterboxBoxes(rows, view: view).flatMap { boxCoverage($0, grid: view / 32, size: view) } : nil)
     }
 
     public func step(_ batch: TeacherInputs, context forward: ForwardContext, lr: Float) -> StepResult {
@@ -65,10 +56,4 @@ public final class TeacherPhase: TrainingPhase {
         try evaluateGrounding(model, split: split, items: items, store: context.store, view: view, batch: evaluationBatch,
                               communicator: context.communicator).report
     }
-}
-
-/// Each item's expression for this epoch (one drawn per visit from the keyed stream), as token ids.
-func chosenExpressions(_ items: [Int], epoch: Int, context: PhaseContext) -> [Int] {
-    let chooser = RandomKey(seed: context.seed).child("expression").child(epoch)
-    return items.flatMap { context.train[$0].expressions[chooser.index($0, below: context.train[$0].expressions.count)] }
 }

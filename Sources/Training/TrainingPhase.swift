@@ -22,9 +22,9 @@ public protocol TrainingPhase: AnyObject {
     /// The model's dimensions as recorded in checkpoints.
     var description: ModelDescription { get }
 
-    /// This rank's rows of global step `globalStep` (items are training-item indices). Called on the
+    /// This rank's rows of global step `globalStep` (each a source's training item). Called on the
     /// prefetch thread while the previous step computes.
-    func loadBatch(items: [Int], epoch: Int, globalStep: Int) throws -> Batch
+    func loadBatch(rows: [BatchRow], globalStep: Int) throws -> Batch
     /// Forward, backward, gradient all-reduce, clipping and update.
     func step(_ batch: Batch, context: ForwardContext, lr: Float) -> StepResult
     /// Grounds every expression of a split with the current weights (collective).

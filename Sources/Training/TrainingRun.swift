@@ -14,17 +14,6 @@ import Layers
 import Models
 import Tensors
 
-/// What a phase is built from.
-public struct PhaseContext {
-    public let store: FeatureStore
-    public let data: GroundingData
-    /// The training items (the `train` split).
-    public let train: [GroundingItem]
-    public let plan: ShardPlan
-    public let communicator: Communicator
-    public let seed: UInt64
-}
-
 /// Trains one phase (teacher or student) as configured.
 public final class TrainingRun<Phase: TrainingPhase> {
     public let settings: RunSettings
@@ -81,8 +70,9 @@ public final class TrainingRun<Phase: TrainingPhase> {
         if let resume { try restore(&session, from: resume) } else { try refuseToOverwrite(session.checkpoints) }
         if comm.isRoot { try truncateMetrics(after: session.position.globalStep) }
         let log = try MetricsLog(path: comm.isRoot ? settings.runDirectory + "/metrics.jsonl" : nil)
+        let sources = session.context.sources.map(\.name)
         try log.record(.start(StartRecord(step: session.position.globalStep, phase: Phase.phase, version: refclipVersion, ranks: comm.size,
-                                          blas: blas.groups)))
+                                          blas: blas.groups, sources: sources.count > 1 ? sources : nil)))
         return try train(&session, log: log)
     }
 
@@ -94,18 +84,34 @@ public final class TrainingRun<Phase: TrainingPhase> {
         if let initial, initial.header.phase != Phase.phase {
             throw InputError(file: initialPath, "holds a \(initial.header.phase) model; train.init_from needs a \(Phase.phase)")
         }
-        let opened = try RunData.open(settings.data, communicator: comm, vocabulary: initial.map { Vocabulary(words: $0.header.vocabulary) })
+        var vocabulary = initial.map { Vocabulary(words: $0.header.vocabulary) }
+        if vocabulary == nil, !settings.mix.isEmpty {
+            let annotations = [settings.data.annotations] + settings.mix.map(\.annotations)
+            vocabulary = Vocabulary(words: try JSONDecoder().decode([String].self, from: Data(comm.fromRoot {
+                [UInt8](try JSONEncoder().encode(try Vocabulary(merging: annotations.map { try Annotations.load($0).vocabulary }).words))
+            })))
+        }
+        let opened = try RunData.open(settings.data, communicator: comm, vocabulary: vocabulary)
         let (store, data) = (opened.store, opened.grounding)
         let train = try data.items("train")
         for split in settings.train.evalSplits { _ = try data.items(split) }
+        var sources = [TrainingSource(name: settings.data.annotations, store: store, items: train)]
+        for mix in settings.mix {
+            var config = settings.data
+            (config.annotations, config.features) = (mix.annotations, mix.features)
+            let extra = try RunData.open(config, communicator: comm, vocabulary: data.vocabulary)
+            sources.append(TrainingSource(name: mix.annotations, store: extra.store, items: try extra.grounding.items("train")))
+            output("mixing \(mix.annotations) (weight \(mix.weight)): \(sources.last!.items.count) training items")
+        }
         if data.skippedEntries > 0 {
             output("note: \(data.skippedEntries) annotation entries skipped: the feature store could not read their images (see its unavailableImages)")
         }
         if !data.missingWords.isEmpty {
             output("note: \(data.missingWords.count) of \(data.vocabulary.count - 3) words have no vector (zeros): \(data.missingWords.prefix(10).joined(separator: ", "))")
         }
-        let plan = try ShardPlan(itemCount: train.count, globalBatch: settings.train.batch, worldSize: comm.size, rank: comm.rank, seed: settings.seed)
-        let context = PhaseContext(store: store, data: data, train: train, plan: plan, communicator: comm, seed: settings.seed)
+        let plan = try ShardPlan(itemCount: train.count, globalBatch: settings.train.batch, worldSize: comm.size, rank: comm.rank, seed: settings.seed,
+                                 extras: zip(sources.dropFirst(), settings.mix).map { ($0.items.count, $1.weight) })
+        let context = PhaseContext(store: store, data: data, sources: sources, plan: plan, communicator: comm, seed: settings.seed)
         let phase = try makePhase(context)
         if let initial {
             try checkLayout(initial, path: initialPath, phase: phase,
@@ -236,8 +242,8 @@ public final class TrainingRun<Phase: TrainingPhase> {
             let permutation = session.plan.permutation(epoch: epoch)
             let plan = session.plan
             func prefetch(_ s: Int, _ global: Int) {
-                let items = plan.localItems(step: s, of: permutation)
-                prefetcher.start { try phase.loadBatch(items: items, epoch: epoch, globalStep: global) }
+                let rows = plan.localRows(step: s, of: permutation, epoch: epoch, globalStep: global)
+                prefetcher.start { try phase.loadBatch(rows: rows, globalStep: global) }
             }
             if session.position.stepInEpoch < plan.stepsPerEpoch, session.position.globalStep < session.totalSteps {
                 prefetch(session.position.stepInEpoch, session.position.globalStep)
@@ -290,7 +296,8 @@ public final class TrainingRun<Phase: TrainingPhase> {
                     progress(String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %.2e  grad %.3f%@  %.1f samples/s  ETA %@",
                                   epoch + 1, epochs, global, session.totalSteps, result.loss, lr, result.gradNorm, cosine, rate, formatDuration(eta)))
                     try log.record(.step(StepRecord(epoch: epoch, step: global, total: session.totalSteps, loss: result.loss, lr: lr,
-                                                    gradNorm: result.gradNorm, textCosine: result.textCosine, samplesPerSecond: rate, etaSeconds: eta)))
+                                                    gradNorm: result.gradNorm, textCosine: result.textCosine, samplesPerSecond: rate, etaSeconds: eta,
+                                                    sourceLosses: result.sourceLosses)))
                 }
                 if settings.train.evalEvery > 0, global % settings.train.evalEvery == 0 {
                     reports = try evaluate(&session, log: log, watchdog: watchdog)

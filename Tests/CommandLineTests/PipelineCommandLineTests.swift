@@ -11,16 +11,6 @@ import XCTest
 final class PipelineCommandLineTests: XCTestCase {
     typealias W = RefclipWorkspace
 
-    /// `refclip train` of the tiny student on `annotations` as run `name`.
-    private func student(_ name: String, annotations: String, _ extra: [String] = []) throws -> [String] {
-        let data = try W.dataset()
-        return ["train", "--config", packageRoot.appendingPathComponent("configs/synthetic-student.yaml").path,
-                "--set", "data.annotations=\(annotations)", "--set", "data.features=\(data)/features",
-                "--set", "data.word_vectors=\(data)/word_vectors.txt", "--set", "output.dir=\(W.runs)", "--set", "name=\(name)",
-                "--set", "model.hidden=16", "--set", "model.ffn=24", "--set", "model.fusion_hidden=12", "--set", "train.batch=8",
-                "--set", "train.log_every=1", "--set", "train.eval_batch=5", "--set", "train.views=416", "--blas-threads", "1"] + extra
-    }
-
     func testTeacherPseudoLabelsStudentAndSideBySideEvaluation() throws {
         let data = try W.dataset()
         let everyStep = ["--set", "train.eval_every=1", "--set", "train.max_steps=5"]
@@ -41,8 +31,8 @@ final class PipelineCommandLineTests: XCTestCase {
         XCTAssertEqual((annotations["train"] as! [[String: Any]]).count, expressions, "one entry per training expression")
         XCTAssertEqual((annotations["val"] as! [[String: Any]]).count, (original["val"] as! [[String: Any]]).count, "evaluation splits are copied")
 
-        try W.succeed(try student("pipeline-student", annotations: labels, everyStep + ["--debug", "--ranks", "2"]))
-        try W.succeed(try student("pipeline-student-mpi", annotations: labels, everyStep), ranks: 2)
+        try W.succeed(try W.student("pipeline-student", annotations: labels, everyStep + ["--debug", "--ranks", "2"]))
+        try W.succeed(try W.student("pipeline-student-mpi", annotations: labels, everyStep), ranks: 2)
         let table = try W.succeed(["eval", "--checkpoint", "\(W.runs)/pipeline-teacher/best.refclip",
                                    "--checkpoint", "\(W.runs)/pipeline-student/best.refclip", "--split", "val", "--pseudo-labels", labels, "--paired"])
         XCTAssertTrue(table.contains("| teacher ") && table.contains("| student ") && table.contains("(EMA, step") && table.contains("pseudo-labels"), table)
@@ -64,7 +54,7 @@ extension PipelineCommandLineTests {
         let data = try W.dataset()
         let extra = ["--set", "train.checkpoint_every=1", "--set", "train.keep_checkpoints=10", "--set", "train.ema_decay=0.9997",
                      "--set", "train.views=320,416"]
-        try W.succeed(try student("average", annotations: data + "/annotations.json", extra + ["--set", "train.max_steps=6"]))
+        try W.succeed(try W.student("average", annotations: data + "/annotations.json", extra + ["--set", "train.max_steps=6"]))
         // ema_t = d·ema_(t−1) + (1 − d)·params_t with d = min(0.9997, (n + 1)/(n + 10)), n updates before.
         var average = try XCTUnwrap(try W.checkpoint("average", step: 1).tensors["ema.params"])
         for t in 2 ... 6 {
@@ -75,8 +65,8 @@ extension PipelineCommandLineTests {
         }
         XCTAssertEqual(try W.checkpoint("average", step: 6).tensors["ema.params"], average, "the EMA is the recurrence over the recorded parameters")
 
-        try W.succeed(try student("average-halves", annotations: data + "/annotations.json", extra + ["--set", "train.max_steps=3"]))
-        try W.succeed(try student("average-halves", annotations: data + "/annotations.json", extra + ["--set", "train.max_steps=6", "--resume", "latest"]))
+        try W.succeed(try W.student("average-halves", annotations: data + "/annotations.json", extra + ["--set", "train.max_steps=3"]))
+        try W.succeed(try W.student("average-halves", annotations: data + "/annotations.json", extra + ["--set", "train.max_steps=6", "--resume", "latest"]))
         for name in ["ema.params", "ema.buffers", "params", "adam.v"] {
             XCTAssertEqual(try W.checkpoint("average-halves", step: 6).tensors[name], try W.checkpoint("average", step: 6).tensors[name],
                            "\(name) after resuming")

@@ -37,14 +37,24 @@ enum RefclipWorkspace {
         return output
     }
 
-    /// The tiny dataset (made on first use).
-    static func dataset() throws -> String {
-        let data = root.path + "/data"
+    /// The tiny dataset (made on first use); another `name` and `seed` make another of the same shape.
+    static func dataset(named name: String = "data", seed: Int = 1) throws -> String {
+        let data = root.path + "/" + name
         if !FileManager.default.fileExists(atPath: data + "/features/manifest.json") {
-            try succeed(["synth", "--out", data, "--set", "images.train=24", "--set", "images.val=8", "--set", "images.testA=4",
+            try succeed(["synth", "--out", data, "--set", "seed=\(seed)", "--set", "images.train=24", "--set", "images.val=8", "--set", "images.testA=4",
                          "--set", "images.testB=4", "--set", "detector.channels=4,6,8", "--set", "storage.images_per_shard=8", "--set", "detector.views=320,416"])
         }
         return data
+    }
+
+    /// `refclip train` of the tiny student on `annotations` as run `name`, plus `extra` arguments.
+    static func student(_ name: String, annotations: String, _ extra: [String] = []) throws -> [String] {
+        let data = try dataset()
+        return ["train", "--config", packageRoot.appendingPathComponent("configs/synthetic-student.yaml").path,
+                "--set", "data.annotations=\(annotations)", "--set", "data.features=\(data)/features",
+                "--set", "data.word_vectors=\(data)/word_vectors.txt", "--set", "output.dir=\(runs)", "--set", "name=\(name)",
+                "--set", "model.hidden=16", "--set", "model.ffn=24", "--set", "model.fusion_hidden=12", "--set", "train.batch=8",
+                "--set", "train.log_every=1", "--set", "train.eval_batch=5", "--set", "train.views=416", "--blas-threads", "1"] + extra
     }
 
     /// `refclip train` of the tiny teacher as run `name`, plus `extra` arguments.

@@ -51,6 +51,22 @@ final class StudentGradientTests: XCTestCase {
                            loss: { loss.forward(raw, targets: targets, inputSize: 128, normalizer: 6) })
         }
         XCTAssertEqual(StudentLoss.assignedCell([10, 20, 60, 90], grid: 4, inputSize: 128), 1 * 4 + 1, "centre (35, 55) → row 1, col 1")
+
+        // Per-image weights (a pseudo-label's confidence): the loss is the weighted sum of the images'
+        // losses, and the gradient follows it; a zero weight silences its image.
+        let unweighted = loss.forward(raw, targets: targets, inputSize: 128, normalizer: 6)
+        let images = loss.imageLosses
+        XCTAssertEqual(unweighted, images.reduce(0, +) / 6, accuracy: 1e-12)
+        let weights: [Float] = [0.5, 0, 2]
+        let weighted = loss.forward(raw, targets: targets, weights: weights, inputSize: 128, normalizer: 6)
+        XCTAssertEqual(weighted, (0.5 * images[0] + 2 * images[2]) / 6, accuracy: 1e-9)
+        let weightedGradient = loss.backward().array
+        let plane = HeadChannel.count * 16
+        XCTAssertTrue(weightedGradient[plane ..< 2 * plane].allSatisfy { $0 == 0 }, "a zero weight leaves its image without gradient")
+        weightedGradient.withUnsafeBufferPointer {
+            assertGradient("weighted ∂L/∂raw", values: raw.data, analytic: $0.baseAddress!, count: raw.count, limit: 96,
+                           loss: { loss.forward(raw, targets: targets, weights: weights, inputSize: 128, normalizer: 6) })
+        }
     }
 
     func testTextGatedFusion() {

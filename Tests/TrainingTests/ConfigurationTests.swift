@@ -4,6 +4,7 @@
 // versions (checkpoint headers) still load.
 
 import Configuration
+import Datasets
 import Foundation
 import Tensors
 import TestSupport
@@ -81,8 +82,9 @@ final class ConfigurationTests: XCTestCase {
     /// the resolved document holds the file's value for each of the file's keys.
     func testShippedConfigsLoadAndEveryKeyIsDecoded() throws {
         let directory = packageRoot.appendingPathComponent("configs")
-        let training = ["synthetic-teacher", "synthetic-student", "synthetic-teacher-amc", "synthetic-teacher-boxes", "refcoco-teacher", "refcoco-student"]
-        let data = ["synthetic-data", "synthetic-shifted"]
+        let training = ["synthetic-teacher", "synthetic-student", "synthetic-student-mix", "synthetic-teacher-amc", "synthetic-teacher-boxes",
+                        "refcoco-teacher", "refcoco-student"]
+        let data = ["synthetic-data", "synthetic-shifted", "synthetic-extra"]
         let all = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
         XCTAssertEqual(Set(all), Set((training + data + ["refcoco-extract"]).map { $0 + ".yaml" }), "every shipped config is checked here")
         func path(_ name: String) -> String { directory.appendingPathComponent(name + ".yaml").path }
@@ -105,6 +107,37 @@ final class ConfigurationTests: XCTestCase {
         }
     }
 
+    /// The synthetic boxes mixed into the student's training (configs/synthetic-extra.yaml) come from
+    /// another seed and scene distribution than the training set and the shifted evaluation set, and
+    /// none of its training scenes is an evaluation scene of either.
+    func testTheMixedSyntheticSetSharesNoSceneWithAnEvaluationSet() throws {
+        func generator(_ name: String) throws -> SyntheticConfig {
+            try SyntheticDataConfig.load(path: packageRoot.appendingPathComponent("configs/\(name).yaml").path).value.generator
+        }
+        let (training, shifted, extra) = (try generator("synthetic-data"), try generator("synthetic-shifted"), try generator("synthetic-extra"))
+        XCTAssertEqual(Set([training.seed, shifted.seed, extra.seed]).count, 3, "three seeds")
+        XCTAssertEqual(Set([training.categoryWeights, shifted.categoryWeights, extra.categoryWeights]).count, 3, "three category mixes")
+        XCTAssertEqual(Set([training.colourWeights, shifted.colourWeights, extra.colourWeights]).count, 3, "three colour mixes")
+        XCTAssertEqual([training.detectorSeed, shifted.detectorSeed], [extra.detectorSeed, extra.detectorSeed], "one simulated detector")
+        XCTAssertEqual(extra.valImages + extra.testAImages + extra.testBImages, 0, "the mixed set is training data only")
+        /// A scene's layout: image size and every object's category, colour and box.
+        func layouts(_ config: SyntheticConfig, splits: [String]) -> Set<String> {
+            Set(config.splits.filter { splits.contains($0.name) }.flatMap { split in
+                (0 ..< split.images).map { index in
+                    let scene = Scene.generate(id: index, split: split.name, index: index, config: config)
+                    return "\(scene.width)x\(scene.height):" + scene.objects.map { "\($0.category),\($0.colour),\($0.box.map { Int($0.rounded()) })" }.joined(separator: ";")
+                }
+            })
+        }
+        let mixed = layouts(extra, splits: ["train"])
+        XCTAssertEqual(mixed.count, extra.trainImages, "every training scene of the mixed set is its own")
+        for (name, config) in [("synthetic-data", training), ("synthetic-shifted", shifted)] {
+            let evaluation = layouts(config, splits: ["val", "testA", "testB"])
+            XCTAssertFalse(evaluation.isEmpty, name)
+            XCTAssertTrue(mixed.isDisjoint(with: evaluation), "\(name): \(mixed.intersection(evaluation).count) evaluation scenes in the mixed training set")
+        }
+    }
+
     /// Each leaf of `file` appears in `resolved` with the same value (numbers compared as numbers).
     private func assertEveryKeyDecoded(file: String, resolved: String, line: UInt = #line) throws {
         func leaves(_ node: Node, _ prefix: String = "") -> [String: Node] {
@@ -114,9 +147,13 @@ final class ConfigurationTests: XCTestCase {
             return out
         }
         func values(_ node: Node) -> [String] {
-            if case .sequence(let items) = node { return items.flatMap(values) }
-            let text = node.string ?? ""
-            return [Double(text).map { "\($0)" } ?? text]
+            switch node {
+            case .sequence(let items): return items.flatMap(values)
+            case .mapping(let pairs): return pairs.flatMap { key, value in values(value).map { "\(key.string ?? "")=\($0)" } }
+            default:
+                let text = node.string ?? ""
+                return [Double(text).map { "\($0)" } ?? text]
+            }
         }
         let given = leaves(try XCTUnwrap(try Yams.compose(yaml: try String(contentsOfFile: file, encoding: .utf8))))
         let decoded = leaves(try XCTUnwrap(try Yams.compose(yaml: resolved)))
