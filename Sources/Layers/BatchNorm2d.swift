@@ -99,13 +99,8 @@ public final class BatchNorm2d {
         var sumDy = [Double](repeating: 0, count: channels), sumDyXhat = sumDy
         for i in 0 ..< b {
             for c in 0 ..< channels {
-                let xs = x.data + (i * channels + c) * hw, g = dy.data + (i * channels + c) * hw
-                let m = mean[c]
-                var plainSum: Float = 0, productSum: Float = 0
-                for j in 0 ..< hw {
-                    plainSum += g[j]
-                    productSum += g[j] * (xs[j] - m)
-                }
+                let (plainSum, productSum) = laneSumAndCenteredDot(dy.data + (i * channels + c) * hw, x.data + (i * channels + c) * hw, hw,
+                                                                   centeredAt: mean[c])
                 sumDy[c] += Double(plainSum)
                 sumDyXhat[c] += Double(productSum) * Double(invStd[c])
             }
@@ -145,22 +140,15 @@ public final class BatchNorm2d {
         return inputGrad
     }
 
-    /// Per-channel sums of x, or of (x − center)² when centers are given: Float within one plane,
-    /// Double across planes.
+    /// Per-channel sums of x, or of (x − center)² when centers are given: Float in eight lanes within
+    /// one plane, Double across planes.
     private func channelSums(_ t: Tensor, centeredAt centers: [Float]?) -> [Double] {
         let (b, hw) = (t.shape[0], t.shape[2] * t.shape[3])
         var sums = [Double](repeating: 0, count: channels)
         for i in 0 ..< b {
             for c in 0 ..< channels {
                 let p = t.data + (i * channels + c) * hw
-                var s: Float = 0
-                if let centers {
-                    let m = centers[c]
-                    for j in 0 ..< hw { s += (p[j] - m) * (p[j] - m) }
-                } else {
-                    for j in 0 ..< hw { s += p[j] }
-                }
-                sums[c] += Double(s)
+                sums[c] += Double(centers.map { laneSumOfSquares(p, hw, centeredAt: $0[c]) } ?? laneSum(p, hw))
             }
         }
         return sums

@@ -37,3 +37,52 @@ public func accumulate(_ source: Tensor, into target: Tensor) {
     let inv = 1 / sum
     for j in 0 ..< n { x[j] *= inv }
 }
+
+// Reductions in eight lanes: the compiler keeps a scalar float sum in order (it may not reassociate),
+// one addition per cycle's latency; eight independent lanes let it use the vector unit. The order is
+// fixed, so a sum is the same on every run and every rank.
+
+/// Σ x[0..<n].
+@inline(__always) public func laneSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var lanes = SIMD8<Float>(repeating: 0)
+    var j = 0
+    while j + 8 <= n {
+        lanes += UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+        j += 8
+    }
+    var total = lanes.sum()
+    while j < n { total += x[j]; j += 1 }
+    return total
+}
+
+/// Σ (x[j] − center)² over j < n.
+@inline(__always) public func laneSumOfSquares(_ x: UnsafePointer<Float>, _ n: Int, centeredAt center: Float) -> Float {
+    var lanes = SIMD8<Float>(repeating: 0)
+    let c = SIMD8<Float>(repeating: center)
+    var j = 0
+    while j + 8 <= n {
+        let d = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) - c
+        lanes += d * d
+        j += 8
+    }
+    var total = lanes.sum()
+    while j < n { total += (x[j] - center) * (x[j] - center); j += 1 }
+    return total
+}
+
+/// (Σ g[j], Σ g[j]·(x[j] − center)) over j < n.
+@inline(__always) public func laneSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                                                     centeredAt center: Float) -> (sum: Float, dot: Float) {
+    var sums = SIMD8<Float>(repeating: 0), dots = SIMD8<Float>(repeating: 0)
+    let c = SIMD8<Float>(repeating: center)
+    var j = 0
+    while j + 8 <= n {
+        let gv = UnsafeRawPointer(g + j).loadUnaligned(as: SIMD8<Float>.self)
+        sums += gv
+        dots += gv * (UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) - c)
+        j += 8
+    }
+    var (sum, dot) = (sums.sum(), dots.sum())
+    while j < n { sum += g[j]; dot += g[j] * (x[j] - center); j += 1 }
+    return (sum, dot)
+}
