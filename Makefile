@@ -73,32 +73,37 @@ bench-peer: deps
 # The synthetic end-to-end pipeline on 2 ranks: generate data; train the teacher without boxes;
 # label every training expression with its boxes; train the student on those pseudo-labels; fine-tune
 # the teacher with SynGround's attention-mask consistency loss on the training boxes and train a second
-# student on the fine-tuned teacher's pseudo-labels; evaluate every
-# model side by side on every split beside the baselines, then on an evaluation set drawn from
-# another scene distribution. Regenerates data/synthetic*, runs/synthetic-*.
+# student on the fine-tuned teacher's pseudo-labels mixed with the true boxes of a synthetic set of a
+# third seed and scene distribution; evaluate every model side by side on every split beside the
+# baselines, then on an evaluation set drawn from another scene distribution, where the mixed student
+# is also compared with its teacher item by item. Regenerates data/synthetic*, runs/synthetic-*.
 DEMO_RANKS ?= 2
 DEMO_MPI    = OPENBLAS_NUM_THREADS=1 mpirun -np $(DEMO_RANKS) --bind-to none
 DEMO_MODELS = --checkpoint runs/synthetic-teacher/best.refclip --checkpoint runs/synthetic-student/best.refclip \
-              --checkpoint runs/synthetic-teacher-amc/best.refclip --checkpoint runs/synthetic-student-amc/best.refclip
+              --checkpoint runs/synthetic-teacher-amc/best.refclip --checkpoint runs/synthetic-student-mix/best.refclip
+DEMO_SHIFTED = --set data.annotations=data/synthetic-shifted/annotations.json --set data.features=data/synthetic-shifted/features
 DEMO_PSEUDO = --pseudo-labels runs/synthetic-teacher/pseudo-labels.json --pseudo-labels runs/synthetic-teacher-amc/pseudo-labels.json
 demo: build
-	rm -rf data/synthetic data/synthetic-shifted runs/synthetic-teacher runs/synthetic-student runs/synthetic-teacher-amc runs/synthetic-student-amc
+	rm -rf data/synthetic data/synthetic-shifted data/synthetic-extra runs/synthetic-teacher runs/synthetic-student runs/synthetic-teacher-amc \
+	  runs/synthetic-student-mix
 	$(BIN)/refclip synth --config configs/synthetic-data.yaml --out data/synthetic
 	$(BIN)/refclip synth --config configs/synthetic-shifted.yaml --out data/synthetic-shifted
+	$(BIN)/refclip synth --config configs/synthetic-extra.yaml --out data/synthetic-extra
 	$(DEMO_MPI) $(BIN)/refclip train --config configs/synthetic-teacher.yaml
 	$(DEMO_MPI) $(BIN)/refclip pseudo-label --checkpoint runs/synthetic-teacher/best.refclip --out runs/synthetic-teacher/pseudo-labels.json
 	$(DEMO_MPI) $(BIN)/refclip train --config configs/synthetic-student.yaml
 	$(DEMO_MPI) $(BIN)/refclip train --config configs/synthetic-teacher-amc.yaml
 	$(DEMO_MPI) $(BIN)/refclip pseudo-label --checkpoint runs/synthetic-teacher-amc/best.refclip --out runs/synthetic-teacher-amc/pseudo-labels.json
-	$(DEMO_MPI) $(BIN)/refclip train --config configs/synthetic-student.yaml \
-	  --set name=synthetic-student-amc --set data.annotations=runs/synthetic-teacher-amc/pseudo-labels.json
+	$(DEMO_MPI) $(BIN)/refclip train --config configs/synthetic-student-mix.yaml
 	@echo "\n## Synthetic evaluation set (same distribution as training)\n"
 	$(BIN)/refclip eval $(DEMO_MODELS) --split val --split testA --split testB \
 	  $(DEMO_PSEUDO) --json runs/synthetic-results.json
 	@echo "\n## Shifted evaluation set (configs/synthetic-shifted.yaml: other seed, objects, look-alikes, mixes)\n"
-	$(BIN)/refclip eval $(DEMO_MODELS) --split val --split testA --split testB \
-	  --set data.annotations=data/synthetic-shifted/annotations.json --set data.features=data/synthetic-shifted/features \
+	$(BIN)/refclip eval $(DEMO_MODELS) --split val --split testA --split testB $(DEMO_SHIFTED) \
 	  --paired --json runs/synthetic-shifted-results.json
+	@echo "\n## Shifted evaluation set: the mixed student against its teacher, item by item\n"
+	$(BIN)/refclip eval --checkpoint runs/synthetic-teacher-amc/best.refclip --checkpoint runs/synthetic-student-mix/best.refclip \
+	  --split val --split testA --split testB $(DEMO_SHIFTED) --paired
 
 clean:
 	rm -rf .build
