@@ -149,7 +149,8 @@ def main():
     for _ in range(steps):
         step()
     rate = steps * b / (time.perf_counter() - start)
-    settings = dict(item.strip().split("=", 1) for item in torch.__config__.show().replace("\n", ",").split(",") if "=" in item)
+    # torch's build summary holds "Build settings: BLAS_INFO=mkl, BUILD_TYPE=…" among other lines.
+    settings = dict(item.split(":")[-1].strip().split("=", 1) for item in torch.__config__.show().replace("\n", ",").split(",") if "=" in item)
     blas = f"{settings.get('BLAS_INFO', 'unknown')} BLAS, oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'}, " \
            f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
     print(json.dumps({"system": "pytorch", "threads": args.threads, "batch": b, "samples_per_s": rate,
