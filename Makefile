@@ -8,7 +8,9 @@ BIN           = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 # Chromium renders `refclip report` pages headless in the tests.
 APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev libzstd-dev libturbojpeg0-dev libpng-dev zlib1g-dev pkg-config \
                 python3 python3-venv chromium iproute2
-# Python with the safetensors package, to check exports the way PyTorch users read them.
+# Python with safetensors (to check exports the way PyTorch users read them) and PyTorch (to write .pth
+# files and the detector's reference fixture, and for make bench-peer): a CPU wheel pip finds locally
+# (find-links) first, with its dependencies from PyPI; else PyTorch's CPU index; else PyPI's default.
 PYTHON_ENV   := .build/python
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -29,8 +31,11 @@ deps:
 	fi
 
 python: deps
-	@$(PYTHON_ENV)/bin/python -c 'import safetensors.numpy' 2>/dev/null || { \
-	  python3 -m venv $(PYTHON_ENV) && $(PYTHON_ENV)/bin/pip install --quiet safetensors numpy; }
+	@$(PYTHON_ENV)/bin/python -c 'import safetensors.numpy, torch' 2>/dev/null || { \
+	  python3 -m venv $(PYTHON_ENV) && $(PYTHON_ENV)/bin/pip install --quiet safetensors numpy && \
+	  { $(PYTHON_ENV)/bin/pip install --quiet --no-index --no-deps torch 2>/dev/null; \
+	    $(PYTHON_ENV)/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu 2>/dev/null || \
+	    $(PYTHON_ENV)/bin/pip install --quiet torch; }; }
 
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
@@ -60,15 +65,11 @@ bench: deps
 	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce teacher student
 
 # refclip's reference-size teacher step against the same step restated in PyTorch (bench/peer/), on
-# the same 2 cores, interleaved. Installs CPU PyTorch into a venv when missing (PyTorch's CPU index,
-# else PyPI's default build, which also runs on CPU).
-PEER_ENV := .build/peer
-bench-peer: deps
+# the same 2 cores, interleaved. `python` installs CPU PyTorch into the venv when missing (PyTorch's
+# CPU index, else PyPI's default build, which also runs on CPU).
+bench-peer: deps python
 	$(SWIFT) build $(BUILD_FLAGS) --product refclip-bench
-	@$(PEER_ENV)/bin/python -c 'import torch' 2>/dev/null || { python3 -m venv $(PEER_ENV) && \
-	  { $(PEER_ENV)/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu || \
-	    $(PEER_ENV)/bin/pip install --quiet torch; }; }
-	$(PEER_ENV)/bin/python bench/peer/compare.py --refclip-bench $(BIN)/refclip-bench
+	$(PYTHON_ENV)/bin/python bench/peer/compare.py --refclip-bench $(BIN)/refclip-bench
 
 # The synthetic end-to-end pipeline on 2 ranks: generate data; train the teacher without boxes;
 # label every training expression with its boxes; train the student on those pseudo-labels; fine-tune

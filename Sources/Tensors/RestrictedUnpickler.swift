@@ -1,0 +1,236 @@
+// RestrictedUnpickler.swift — reads the pickle of a PyTorch checkpoint without executing anything:
+// a stack machine over the opcodes `torch.save` emits (protocols 2–5) that builds plain values, and
+// knows a short list of globals only as names — an ordered dict, the tensor and parameter rebuild
+// functions, the storage types. Any other global (`os.system`, `builtins.eval`, …) is refused by
+// name the moment the pickle mentions it; any other opcode is refused by its byte.
+
+/// A value of a restricted pickle.
+public indirect enum PickleValue: Sendable {
+    case none
+    case bool(Bool)
+    case int(Int)
+    case float(Double)
+    case string(String)
+    case bytes([UInt8])
+    case tuple([PickleValue])
+    case list(PickleList)
+    case dict(PickleDict)
+    /// An allowed global, named "module.name".
+    case global(String)
+    /// A storage from a persistent id: its type's name ("FloatStorage", …), key in the archive and element count.
+    case storage(type: String, key: String, count: Int)
+    /// A tensor: a view of a storage.
+    case tensor(TorchTensorView)
+}
+
+/// A pickle list (a reference: memoized lists are appended to in place).
+public final class PickleList: @unchecked Sendable {
+    public var items: [PickleValue] = []
+}
+
+/// A pickle dict in insertion order (a reference, like `PickleList`).
+public final class PickleDict: @unchecked Sendable {
+    public var items: [(key: PickleValue, value: PickleValue)] = []
+}
+
+/// What `torch._utils._rebuild_tensor_v2` would build: a strided view of a storage.
+public struct TorchTensorView: Sendable {
+    public var storageType: String, storageKey: String, storageCount: Int
+    public var offset: Int, shape: [Int], strides: [Int]
+}
+
+/// Unpickles `bytes`, the `data.pkl` of a checkpoint; `source` names it in errors.
+public func restrictedUnpickle(_ bytes: UnsafeRawBufferPointer, source: String) throws -> PickleValue {
+    var machine = Unpickler(bytes: bytes, source: source)
+    return try machine.run()
+}
+
+/// The globals a state dict may name; everything else is refused.
+private let allowedGlobals = Set(["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter"]
+    + ["Float", "Half", "BFloat16", "Double", "Long", "Int", "Short", "Char", "Byte", "Bool"].map { "torch.\($0)Storage" })
+
+private struct Unpickler {
+    let bytes: UnsafeRawBufferPointer
+    let source: String
+    var at = 0
+    var stack: [PickleValue] = []
+    var marks: [Int] = []
+    var memo: [Int: PickleValue] = [:]
+
+    init(bytes: UnsafeRawBufferPointer, source: String) {
+        self.bytes = bytes
+        self.source = source
+    }
+
+    func fail(_ problem: String) -> InputError {
+        InputError(file: source, location: "data.pkl byte \(at)", problem,
+                   hint: "the checkpoint is damaged or holds more than a state dict of tensors; save model.state_dict() with torch.save")
+    }
+
+    mutating func take(_ count: Int) throws -> UnsafeRawBufferPointer {
+        guard count >= 0, at + count <= bytes.count else { throw fail("the pickle ends early (a truncated file?)") }
+        defer { at += count }
+        return UnsafeRawBufferPointer(rebasing: bytes[at ..< at + count])
+    }
+
+    mutating func integer<T: FixedWidthInteger>(_: T.Type) throws -> T {
+        T(littleEndian: try take(MemoryLayout<T>.size).loadUnaligned(as: T.self))
+    }
+
+    mutating func line() throws -> String {
+        guard let end = bytes[at...].firstIndex(of: 0x0A) else { throw fail("the pickle ends early (a truncated file?)") }
+        defer { at = end + 1 }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[at ..< end]), as: UTF8.self)
+    }
+
+    mutating func pop() throws -> PickleValue {
+        guard let value = stack.popLast(), stack.count >= (marks.last ?? 0) else { throw fail("the pickle pops an empty stack") }
+        return value
+    }
+
+    /// The values above the last mark, removing them and the mark.
+    mutating func popToMark() throws -> [PickleValue] {
+        guard let mark = marks.popLast(), mark <= stack.count else { throw fail("the pickle has no mark to pop to") }
+        defer { stack.removeSubrange(mark...) }
+        return Array(stack[mark...])
+    }
+
+    mutating func global(_ module: String, _ name: String) throws -> PickleValue {
+        let full = "\(module).\(name)"
+        guard allowedGlobals.contains(full) else {
+            throw InputError(file: source, location: "data.pkl byte \(at)", "names the global \(full), which a state dict of tensors never needs; refused, nothing was executed",
+                             hint: "only a state dict of tensors is read (globals allowed: \(allowedGlobals.sorted().joined(separator: ", ")))")
+        }
+        return .global(full)
+    }
+
+    mutating func run() throws -> PickleValue {
+        while true {
+            let opcode = try take(1)[0]
+            switch opcode {
+            case 0x80: _ = try take(1)                                         // PROTO
+            case 0x95: _ = try take(8)                                         // FRAME
+            case 0x2E: return try pop()                                        // STOP
+            case 0x28: marks.append(stack.count)                               // MARK
+            case 0x4E: stack.append(.none)                                     // NONE
+            case 0x88: stack.append(.bool(true))                               // NEWTRUE
+            case 0x89: stack.append(.bool(false))                              // NEWFALSE
+            case 0x4B: stack.append(.int(Int(try integer(UInt8.self))))        // BININT1
+            case 0x4D: stack.append(.int(Int(try integer(UInt16.self))))       // BININT2
+            case 0x4A: stack.append(.int(Int(try integer(Int32.self))))        // BININT
+            case 0x8A:                                                         // LONG1
+                let length = Int(try integer(UInt8.self))
+                guard length <= 8 else { throw fail("an integer of \(length) bytes is too large") }
+                let digits = try take(length)
+                var value: Int64 = 0
+                for (i, byte) in digits.enumerated() { value |= Int64(byte) << (8 * i) }
+                if length > 0, length < 8, digits[length - 1] & 0x80 != 0 { value -= Int64(1) << (8 * length) }
+                stack.append(.int(Int(value)))
+            case 0x47:                                                         // BINFLOAT (big-endian)
+                stack.append(.float(Double(bitPattern: UInt64(bigEndian: try take(8).loadUnaligned(as: UInt64.self)))))
+            case 0x58: try pushString(Int(try integer(UInt32.self)))           // BINUNICODE
+            case 0x8C: try pushString(Int(try integer(UInt8.self)))            // SHORT_BINUNICODE
+            case 0x8D: try pushString(Int(try integer(UInt64.self)))           // BINUNICODE8
+            case 0x54: try pushString(Int(try integer(UInt32.self)))           // BINSTRING
+            case 0x55: try pushString(Int(try integer(UInt8.self)))            // SHORT_BINSTRING
+            case 0x42: stack.append(.bytes(Array(try take(Int(try integer(UInt32.self))))))  // BINBYTES
+            case 0x43: stack.append(.bytes(Array(try take(Int(try integer(UInt8.self))))))   // SHORT_BINBYTES
+            case 0x29: stack.append(.tuple([]))                                // EMPTY_TUPLE
+            case 0x85: stack.append(.tuple([try pop()]))                       // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))             // TUPLE2
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))  // TUPLE3
+            case 0x74: stack.append(.tuple(try popToMark()))                   // TUPLE
+            case 0x5D: stack.append(.list(PickleList()))                       // EMPTY_LIST
+            case 0x6C: let list = PickleList(); list.items = try popToMark(); stack.append(.list(list))  // LIST
+            case 0x7D: stack.append(.dict(PickleDict()))                       // EMPTY_DICT
+            case 0x64: let dict = PickleDict(); try fill(dict, try popToMark()); stack.append(.dict(dict))  // DICT
+            case 0x61: let item = try pop(); try list(top()).items.append(item)                  // APPEND
+            case 0x65: let items = try popToMark(); try list(top()).items += items               // APPENDS
+            case 0x73: let value = try pop(), key = try pop(); try dict(top()).items.append((key, value))  // SETITEM
+            case 0x75: let items = try popToMark(); try fill(try dict(top()), items)            // SETITEMS
+            case 0x71: memo[Int(try integer(UInt8.self))] = try top()          // BINPUT
+            case 0x72: memo[Int(try integer(UInt32.self))] = try top()         // LONG_BINPUT
+            case 0x94: memo[memo.count] = try top()                            // MEMOIZE
+            case 0x68: try pushMemo(Int(try integer(UInt8.self)))              // BINGET
+            case 0x6A: try pushMemo(Int(try integer(UInt32.self)))             // LONG_BINGET
+            case 0x63: let module = try line(), name = try line(); stack.append(try global(module, name))  // GLOBAL
+            case 0x93:                                                         // STACK_GLOBAL
+                guard case let .string(name) = try pop(), case let .string(module) = try pop() else { throw fail("STACK_GLOBAL needs two strings") }
+                stack.append(try global(module, name))
+            case 0x51: stack.append(try persistent(try pop()))                 // BINPERSID
+            case 0x52: let arguments = try pop(), callable = try pop(); stack.append(try reduce(callable, arguments))  // REDUCE
+            case 0x62:                                                         // BUILD: a dict's or tensor's state is not needed
+                _ = try pop()
+                switch try top() {
+                case .dict, .tensor: break
+                default: throw fail("BUILD on a value other than a dict or tensor")
+                }
+            default:
+                throw fail(String(format: "opcode 0x%02X is not one a state dict of tensors uses; refused", opcode))
+            }
+        }
+    }
+
+    func top() throws -> PickleValue {
+        guard let value = stack.last else { throw fail("the pickle reads an empty stack") }
+        return value
+    }
+
+    func list(_ value: PickleValue) throws -> PickleList {
+        guard case let .list(list) = value else { throw fail("appends to a value that is not a list") }
+        return list
+    }
+
+    func dict(_ value: PickleValue) throws -> PickleDict {
+        guard case let .dict(dict) = value else { throw fail("sets an item of a value that is not a dict") }
+        return dict
+    }
+
+    func fill(_ dict: PickleDict, _ items: [PickleValue]) throws {
+        guard items.count % 2 == 0 else { throw fail("a dict's items do not pair into keys and values") }
+        for i in stride(from: 0, to: items.count, by: 2) { dict.items.append((items[i], items[i + 1])) }
+    }
+
+    mutating func pushString(_ length: Int) throws {
+        stack.append(.string(String(decoding: try take(length), as: UTF8.self)))
+    }
+
+    mutating func pushMemo(_ index: Int) throws {
+        guard let value = memo[index] else { throw fail("reads memo entry \(index), which was never stored") }
+        stack.append(value)
+    }
+
+    /// A persistent id ('storage', type, key, location, count) becomes a storage.
+    func persistent(_ id: PickleValue) throws -> PickleValue {
+        guard case let .tuple(fields) = id, fields.count == 5, case .string("storage") = fields[0], case let .global(type) = fields[1],
+              case let .string(key) = fields[2], case let .int(count) = fields[4], type.hasSuffix("Storage") else {
+            throw fail("a persistent id that is not ('storage', type, key, location, size)")
+        }
+        return .storage(type: String(type.dropFirst("torch.".count)), key: key, count: count)
+    }
+
+    /// The calls the allowed globals stand for, done on values.
+    func reduce(_ callable: PickleValue, _ arguments: PickleValue) throws -> PickleValue {
+        guard case let .global(name) = callable, case let .tuple(args) = arguments else { throw fail("REDUCE of a value that is not an allowed global") }
+        switch name {
+        case "collections.OrderedDict":
+            guard args.isEmpty else { throw fail("OrderedDict with arguments") }
+            return .dict(PickleDict())
+        case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
+            func ints(_ value: PickleValue) throws -> [Int] {
+                guard case let .tuple(items) = value else { throw fail("a tensor's size or stride is not a tuple") }
+                return try items.map { guard case let .int(n) = $0 else { throw fail("a tensor's size or stride is not integers") }; return n }
+            }
+            guard args.count >= 4, case let .storage(type, key, count) = args[0], case let .int(offset) = args[1] else {
+                throw fail("a tensor rebuilt from something other than (storage, offset, size, stride, …)")
+            }
+            return .tensor(TorchTensorView(storageType: type, storageKey: key, storageCount: count, offset: offset,
+                                           shape: try ints(args[2]), strides: try ints(args[3])))
+        case "torch._utils._rebuild_parameter":
+            guard let data = args.first, case .tensor = data else { throw fail("a parameter rebuilt from something other than a tensor") }
+            return data
+        default:
+            throw fail("\(name) cannot be called")
+        }
+    }
+}
