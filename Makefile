@@ -61,7 +61,7 @@ test-cluster: deps
 
 bench: deps
 	$(SWIFT) build $(BUILD_FLAGS)
-	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute checkpoint detector
+	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute checkpoint detector paper-detector
 	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce teacher student
 
 # refclip's reference-size teacher step against the same step restated in PyTorch (bench/peer/), on

@@ -37,16 +37,10 @@ public final class SingleImageGrounder {
         tokenize(expression).filter { vocabulary.id($0) == Vocabulary.unknown }
     }
 
-    /// The detector that made the model's feature store, from the store's manifest.
-    public func storeDetector() throws -> (cfg: String, weights: String, featureLayers: [Int]?, normalization: InputNormalization) {
+    /// The detector that made the model's feature store, from the store's manifest, and its input normalization.
+    public func storeDetector() throws -> (detector: DetectorSource, normalization: InputNormalization) {
         let store = try FeatureStore(directory: data.features)
-        let producer = store.manifest.producer
-        guard producer["kind"] == "darknet", let cfg = producer["cfg"], let weights = producer["weights"] else {
-            throw InputError(file: store.directory + "/manifest.json", "was not made by a Darknet detector (producer: \(producer["kind"] ?? "unknown"))",
-                             hint: "name the detector with --detector and --weights")
-        }
-        let layers = producer["feature_layers"].flatMap { text in text == "auto" ? nil : text.split(separator: ",").compactMap { Int($0) } }
-        return (cfg, weights, layers, InputNormalization(name: producer["normalization"] ?? "unit") ?? .unitRange)
+        return try DetectorSource.recorded(in: store.manifest.producer, manifest: store.directory + "/manifest.json")
     }
 
     /// The model's box for `expression` on detector outputs at `view`, in letterbox pixels.

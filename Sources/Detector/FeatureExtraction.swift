@@ -1,4 +1,4 @@
-// FeatureExtraction.swift — `refclip extract`: every annotated image through the Darknet detector at
+// FeatureExtraction.swift — `refclip extract`: every annotated image through the frozen detector at
 // every stored input size, into a feature store (DESIGN.md §5). Embarrassingly parallel: rank r
 // handles shards r, r + size, …. A first pass decodes every image (sharded the same way) to learn
 // its size and to set aside missing or undecodable files, which are reported by path and counted,
@@ -12,8 +12,7 @@ import Tensors
 
 /// What to extract, resolved from the command's config.
 public struct ExtractionSettings: Sendable {
-    public var cfg: String, weights: String
-    public var featureLayers: [Int]?
+    public var detector: DetectorSource
     public var normalization: InputNormalization
     public var annotations: String
     public var imageRoot: String
@@ -23,11 +22,9 @@ public struct ExtractionSettings: Sendable {
     public var dtype: FeatureDType
     public var imagesPerShard: Int
 
-    public init(cfg: String, weights: String, featureLayers: [Int]?, normalization: InputNormalization, annotations: String,
+    public init(detector: DetectorSource, normalization: InputNormalization, annotations: String,
                 imageRoot: String, naming: ImageNaming, output: String, views: [Int], dtype: FeatureDType, imagesPerShard: Int) {
-        self.cfg = cfg
-        self.weights = weights
-        self.featureLayers = featureLayers
+        self.detector = detector
         self.normalization = normalization
         self.annotations = annotations
         self.imageRoot = imageRoot
@@ -60,7 +57,7 @@ public func extractFeatures(_ settings: ExtractionSettings, communicator comm: C
     let annotations = try Annotations.decode(Data(try comm.fromRoot { [UInt8](try Annotations.bytes(settings.annotations)) }), source: settings.annotations)
     let ids = Array(Set(annotations.splits.values.flatMap { $0.map(\.iid) })).sorted()
     guard !ids.isEmpty else { throw InputError(file: settings.annotations, "names no images") }
-    let network = try DarknetNetwork(cfg: settings.cfg, weights: settings.weights, featureLayers: settings.featureLayers)
+    let network = try settings.detector.open()
     let producer = try comm.broadcast(value: comm.isRoot ? try producerRecord(settings) : nil)
 
     // Pass 1: sizes. Each rank decodes the images of its shards; a size of 0 marks a failure.
@@ -124,13 +121,9 @@ public func extractFeatures(_ settings: ExtractionSettings, communicator comm: C
 
 /// The detector files, their hashes and the preprocessing, recorded in the manifest.
 private func producerRecord(_ settings: ExtractionSettings) throws -> [String: String] {
-    [
-        "kind": "darknet",
-        "cfg": settings.cfg, "cfg_sha256": try SHA256.hex(file: settings.cfg),
-        "weights": settings.weights, "weights_sha256": try SHA256.hex(file: settings.weights),
-        "feature_layers": settings.featureLayers.map { $0.map(String.init).joined(separator: ",") } ?? "auto",
+    try settings.detector.manifestFields().merging([
         "normalization": "\(settings.normalization)",
         "preprocessing": "RGB, letterbox (bilinear, half-pixel centres, truncated sizes, centred, fill \(Int(letterboxFill)))",
         "annotations": settings.annotations, "images": settings.imageRoot, "image_names": settings.naming.pattern,
-    ]
+    ]) { $1 }
 }

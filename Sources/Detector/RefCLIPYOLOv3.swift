@@ -14,27 +14,63 @@ import Tensors
 public final class RefCLIPYOLOv3: DetectorNetwork {
     /// The module kinds at each index of the reference's `module_list`.
     enum Module {
-        case conv(stride: Int)
+        /// A conv + batch norm + leaky block of `multiple` × the base width filters.
+        case conv(multiple: Int, kernel: Int, stride: Int)
         case residual(blocks: Int, shortcut: Bool)
         case spp, identity, upsample
         case head(anchorMask: [Int], stride: Int)
 
-        var isDownsampling: Bool { if case .conv(stride: 2) = self { return true } else { return false } }
+        var isDownsampling: Bool { if case .conv(_, _, stride: 2) = self { return true } else { return false } }
         var isUpsampling: Bool { if case .upsample = self { return true } else { return false } }
     }
 
     static let modules: [Module] = {
-        var m: [Module] = [.conv(stride: 1), .conv(stride: 2), .residual(blocks: 1, shortcut: true), .conv(stride: 2), .residual(blocks: 2, shortcut: true),
-                           .conv(stride: 2), .residual(blocks: 8, shortcut: true), .conv(stride: 2), .residual(blocks: 8, shortcut: true),
-                           .conv(stride: 2), .residual(blocks: 4, shortcut: true)]
-        m += [.residual(blocks: 1, shortcut: false), .conv(stride: 1), .spp, .conv(stride: 1), .conv(stride: 1), .identity, .conv(stride: 1),
-              .conv(stride: 1), .head(anchorMask: [6, 7, 8], stride: 32)]
-        for (mask, stride) in [([3, 4, 5], 16), ([0, 1, 2], 8)] {
-            m += [.conv(stride: 1), .upsample, .conv(stride: 1), .conv(stride: 1), .identity, .residual(blocks: 1, shortcut: false),
-                  .conv(stride: 1), .conv(stride: 1), .head(anchorMask: mask, stride: stride)]
+        func conv(_ multiple: Int, _ kernel: Int, _ stride: Int = 1) -> Module { .conv(multiple: multiple, kernel: kernel, stride: stride) }
+        var m: [Module] = [conv(1, 3), conv(2, 3, 2), .residual(blocks: 1, shortcut: true), conv(4, 3, 2), .residual(blocks: 2, shortcut: true),
+                           conv(8, 3, 2), .residual(blocks: 8, shortcut: true), conv(16, 3, 2), .residual(blocks: 8, shortcut: true),
+                           conv(32, 3, 2), .residual(blocks: 4, shortcut: true)]
+        m += [.residual(blocks: 1, shortcut: false), conv(16, 1), .spp, conv(16, 1), conv(32, 3), .identity, conv(16, 1),
+              conv(32, 3), .head(anchorMask: [6, 7, 8], stride: 32)]
+        for (width, mask, stride) in [(8, [3, 4, 5], 16), (4, [0, 1, 2], 8)] {
+            m += [conv(width, 1), .upsample, conv(width, 1), conv(2 * width, 3), .identity, .residual(blocks: 1, shortcut: false),
+                  conv(width, 1), conv(2 * width, 3), .head(anchorMask: mask, stride: stride)]
         }
         return m
     }()
+
+    /// Every tensor of the state dict at base width `width` (32 in the paper) with `classes` classes:
+    /// the names and shapes the official checkpoint holds (without `num_batches_tracked`).
+    public static func parameterShapes(width: Int = 32, classes: Int = 80) -> [(name: String, shape: [Int])] {
+        var shapes: [(name: String, shape: [Int])] = [], channels: [Int] = []
+        func block(_ prefix: String, _ filters: Int, _ inputs: Int, _ kernel: Int) {
+            shapes.append((prefix + ".conv.weight", [filters, inputs, kernel, kernel]))
+            for part in ["weight", "bias", "running_mean", "running_var"] { shapes.append((prefix + ".batch_norm." + part, [filters])) }
+        }
+        for (index, module) in modules.enumerated() {
+            let prefix = "module_list.\(index)"
+            let c = (source(of: index).map { channels[$0] } ?? 3) + (concatenated(into: index).map { channels[$0] } ?? 0)
+            switch module {
+            case let .conv(multiple, kernel, _):
+                block(prefix, multiple * width, c, kernel)
+                channels.append(multiple * width)
+            case let .residual(blocks, _):
+                for b in 0 ..< blocks {
+                    block("\(prefix).module_list.\(b).0", c / 2, c, 1)
+                    block("\(prefix).module_list.\(b).1", c, c / 2, 3)
+                }
+                channels.append(c)
+            case .spp: channels.append(4 * c)
+            case .identity, .upsample: channels.append(c)
+            case .head:
+                shapes += [(prefix + ".guide_wh.weight", [8, c, 1, 1]), (prefix + ".guide_wh.bias", [8]),
+                           (prefix + ".Feature_adaption.conv_offset.weight", [72, 2, 1, 1]), (prefix + ".Feature_adaption.conv_offset.bias", [72]),
+                           (prefix + ".Feature_adaption.dconv.weight", [c, c, 3, 3]), (prefix + ".Feature_adaption.dconv.bias", [c]),
+                           (prefix + ".conv.weight", [4 * (5 + classes), c, 1, 1]), (prefix + ".conv.bias", [4 * (5 + classes)])]
+                channels.append(c)
+            }
+        }
+        return shapes
+    }
 
     /// The nine COCO anchors (w, h) in input pixels.
     static let cocoAnchors: [(Float, Float)] = [(10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (42, 119), (116, 90), (156, 198), (121, 240)]
@@ -58,6 +94,8 @@ public final class RefCLIPYOLOv3: DetectorNetwork {
     private var deformable: [Int: DeformableConvolution] = [:]
     private let outputs: [Tensor] = modules.map { _ in Tensor() }
     private let scratch = (Tensor(), Tensor(), Tensor(), Tensor(), Tensor())
+    /// Seconds spent in the deformable convolutions (sampling and product) since the network was built.
+    public private(set) var deformableSeconds = 0.0
 
     /// Builds the network from a state dict; a missing tensor or one of the wrong shape is an error naming it.
     public init(weights file: SafetensorsFile) throws {
@@ -109,7 +147,7 @@ public final class RefCLIPYOLOv3: DetectorNetwork {
             let prefix = "module_list.\(index)"
             let c = (Self.source(of: index).map { channels[$0] } ?? 3) + (Self.concatenated(into: index).map { channels[$0] } ?? 0)
             switch module {
-            case let .conv(stride):
+            case let .conv(_, _, stride):
                 let conv = try block(prefix, stride: stride, channels: c)
                 convolutions[prefix] = conv
                 channels[index] = conv.filters
@@ -216,7 +254,9 @@ public final class RefCLIPYOLOv3: DetectorNetwork {
         let (wh, offsets, adapted, raw) = (scratch.1, scratch.2, scratch.3, scratch.4)
         convolutions[prefix + ".guide_wh"]!.forward(x.data, height: g, width: gw, into: wh)
         convolutions[prefix + ".Feature_adaption.conv_offset"]!.forward(wh.data, height: g, width: gw, into: offsets)
+        let start = DispatchTime.now().uptimeNanoseconds
         deformable[index]!.forward(x.data, height: g, width: gw, offsets: offsets.data, into: adapted)
+        deformableSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         convolutions[prefix + ".conv"]!.forward(adapted.data, height: g, width: gw, into: raw)
         let cells = g * gw, perAnchor = 5 + classes
         out.reshape([cells, 4, perAnchor])

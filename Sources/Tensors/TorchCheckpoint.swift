@@ -108,11 +108,11 @@ public struct TorchCheckpoint: Sendable {
         return bytes
     }
 
-    /// Writes the tensors to a safetensors file under their own names, with `metadata`.
-    public func writeSafetensors(to path: String, metadata: [String: String]) throws {
+    /// The tensors as a safetensors file under their own names, with `metadata`.
+    public func safetensors(metadata: [String: String] = [:]) -> SafetensorsWriter {
         var writer = SafetensorsWriter()
         writer.metadata = metadata
         for tensor in tensors { tensor.bytes.withUnsafeBytes { writer.add(tensor.name, dtype: tensor.dtype, shape: tensor.shape, bytes: $0) } }
-        try writer.write(to: path)
+        return writer
     }
 }

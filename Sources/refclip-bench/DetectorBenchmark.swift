@@ -1,5 +1,7 @@
-// DetectorBenchmark.swift — the Darknet forward pass of a YOLOv3-416-shaped network (Darknet-53
-// backbone, three heads, 80 classes) with random weights: images/s, GFLOP/s and the ratio to sgemm.
+// DetectorBenchmark.swift — the forward pass of the two detectors at 416 with random weights: a
+// Darknet YOLOv3 (Darknet-53 backbone, three heads, 80 classes) and the RefCLIP/SimREC YOLOv3 (SPP,
+// guided-anchoring heads with deformable convolutions): images/s, GFLOP/s, the ratio to sgemm, and for
+// the latter the share of time in the deformable convolutions, on 1 and 2 BLAS threads.
 
 import Detector
 import Distributed
@@ -71,5 +73,51 @@ func runDetectorBenchmark(_ comm: Communicator) {
                String(format: "%.2f × sgemm %.1f GFLOP/s (target ≥ 0.6)", flops / seconds / 1e9 / sgemm, sgemm))
     } catch {
         report("YOLOv3-416 forward", "failed", "\(error)")
+    }
+}
+
+/// The RefCLIP/SimREC detector at the paper's width with random weights (batch-norm statistics near
+/// (0, 1), offsets of a few pixels), at 416 on 1 and 2 BLAS threads.
+func runPaperDetectorBenchmark(_ comm: Communicator) {
+    guard comm.isRoot else { return }
+    reportHeader("Detector: RefCLIP/SimREC YOLOv3 (SPP, guided anchoring, deformable 3×3), 416, random weights")
+    do {
+        var writer = SafetensorsWriter()
+        let key = RandomKey(seed: 5)
+        var next = 0
+        for (name, shape) in RefCLIPYOLOv3.parameterShapes() {
+            let n = shape.reduce(1, *), fanIn = shape.count == 4 ? shape[1...].reduce(1, *) : 1
+            var values = (0 ..< n).map { key.normal(next + $0) }
+            next += n
+            switch name.split(separator: ".").last! {
+            case "running_var", "weight" where name.contains("batch_norm"): values = values.map { 1 + 0.1 * abs($0) }
+            case "running_mean", "bias": values = values.map { 0.1 * $0 }
+            default: values = values.map { $0 * (name.contains("conv_offset") ? 2 : 1) / Float(fanIn).squareRoot() }
+            }
+            writer.add(name, shape: shape, floats: values)
+        }
+        let path = NSTemporaryDirectory() + "refclip-bench-yolov3-\(getpid()).safetensors"
+        try writer.write(to: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let network = try RefCLIPYOLOv3(weights: path)
+        let input = Tensor([3, 416, 416])
+        for i in 0 ..< input.count { input.data[i] = key.uniform(next + i) }
+        let (multiplyAdds, deformable) = network.multiplyAdds(size: 416)
+        let flops = 2 * Double(multiplyAdds)
+        for threads in [1, 2] {
+            setBLASThreads(threads)
+            let sgemm = sgemmGFLOPs()
+            network.forward(input)
+            let before = network.deformableSeconds
+            let repeats = 3
+            let seconds = medianSeconds(repeats: repeats) { network.forward(input) }
+            let share = (network.deformableSeconds - before) / Double(repeats) / seconds
+            report("paper detector, \(threads) thread\(threads == 1 ? "" : "s")", String(format: "%.2f images/s (%.0f ms)", 1 / seconds, seconds * 1000),
+                   String(format: "%.1f GFLOP/s = %.2f × sgemm %.1f; %.1f GFLOP per image, %.1f%% of it and %.1f%% of the time in the deformable convolutions",
+                          flops / seconds / 1e9, flops / seconds / 1e9 / sgemm, sgemm, flops / 1e9, 100 * 2 * Double(deformable) / flops, 100 * share))
+        }
+        setBLASThreads(1)
+    } catch {
+        report("paper detector forward", "failed", "\(error)")
     }
 }

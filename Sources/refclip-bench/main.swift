@@ -27,6 +27,7 @@ let suites: [String: (Communicator) -> Void] = [
     "student": runStudentBenchmark,
     "checkpoint": runCheckpointBenchmark,
     "detector": runDetectorBenchmark,
+    "paper-detector": runPaperDetectorBenchmark,
     "teacher-step": { runTeacherStepThroughput($0, globalBatch: stepBatch) },
 ]
 guard !requested.isEmpty, requested.allSatisfy({ suites[$0] != nil }) else {

@@ -31,14 +31,14 @@ struct GroundCommand: ParsableCommand {
     @Option(help: "SVG file to write with the box drawn over the image.")
     var out: String?
 
-    @Option(help: "Darknet .cfg (default: the one that made the model's feature store).")
+    @Option(help: "Darknet .cfg (default: the detector that made the model's feature store).")
     var detector: String?
 
-    @Option(help: "Darknet .weights (with --detector).")
+    @Option(help: "Darknet .weights with --detector; alone, the RefCLIP/SimREC detector's safetensors or .pth.")
     var weights: String?
 
-    @Option(help: "Input normalization of --detector: unit or imagenet.")
-    var normalization = "unit"
+    @Option(help: "Input normalization of the detector given: auto (Darknet: unit, RefCLIP/SimREC: imagenet), unit or imagenet.")
+    var normalization = "auto"
 
     @Flag(help: "Use the raw weights instead of the EMA weights.")
     var raw = false
@@ -46,17 +46,20 @@ struct GroundCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let grounder = try SingleImageGrounder(checkpoint: checkpoint, raw: raw)
-            let network: DarknetNetwork, inputNormalization: InputNormalization
-            if let detector {
-                guard let weights else { throw InputError(location: "--weights", "--detector needs --weights") }
-                guard let parsed = InputNormalization(name: normalization) else {
-                    throw InputError(location: "--normalization", "'\(normalization)' is not unit or imagenet")
+            let source: DetectorSource, inputNormalization: InputNormalization
+            if let weights {
+                source = detector.map { .darknet(cfg: $0, weights: weights, featureLayers: nil) } ?? .refclipYOLOv3(weights: weights)
+                if normalization == "auto" { inputNormalization = source.defaultNormalization } else {
+                    guard let parsed = InputNormalization(name: normalization) else {
+                        throw InputError(location: "--normalization", "'\(normalization)' is not auto, unit or imagenet")
+                    }
+                    inputNormalization = parsed
                 }
-                (network, inputNormalization) = (try DarknetNetwork(cfg: detector, weights: weights), parsed)
             } else {
-                let stored = try grounder.storeDetector()
-                (network, inputNormalization) = (try DarknetNetwork(cfg: stored.cfg, weights: stored.weights, featureLayers: stored.featureLayers), stored.normalization)
+                guard detector == nil else { throw InputError(location: "--weights", "--detector needs --weights") }
+                (source, inputNormalization) = try grounder.storeDetector()
             }
+            let network = try source.open()
             guard let bytes = FileManager.default.contents(atPath: image) else {
                 throw InputError(file: image, "cannot read the image")
             }

@@ -8,7 +8,7 @@ struct Refclip: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "refclip",
         abstract: "Weakly supervised visual grounding (RefCLIP) on CPU clusters with MPI.",
-        subcommands: [SynthCommand.self, ExtractCommand.self, TrainCommand.self, PseudoLabelCommand.self, EvalCommand.self, GroundCommand.self, ReportCommand.self, ExportCommand.self, ImportCommand.self, InspectCommand.self, EnvCommand.self,
+        subcommands: [SynthCommand.self, ExtractCommand.self, TrainCommand.self, PseudoLabelCommand.self, EvalCommand.self, GroundCommand.self, ReportCommand.self, ExportCommand.self, ImportCommand.self, ImportDetectorCommand.self, InspectCommand.self, EnvCommand.self,
                       CommunicatorSelfTest.self]
     )
 

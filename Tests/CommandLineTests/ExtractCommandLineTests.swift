@@ -2,7 +2,8 @@
 // here (PNG images with coloured boxes, RefCOCO-layout annotations, word vectors, the tiny Darknet
 // cfg with random weights): 2 ranks under mpirun write the single-rank store byte for byte; an
 // interrupted extraction redoes only its unfinished shard; a missing image is reported, not fatal;
-// and a short teacher training runs on the store.
+// and a short teacher training runs on the store — also on a store of the paper's detector (the
+// RefCLIP/SimREC YOLOv3 at a small width, random weights written by torch.save).
 
 import Application
 import Datasets
@@ -110,6 +111,61 @@ final class ExtractCommandLineTests: XCTestCase {
         XCTAssertEqual(stored.maps.count, computed.maps.count)
         for (scale, (a, b)) in zip(stored.maps, computed.maps).enumerated() { assertClose(a, b, relative: 1e-5, "stored map \(scale)") }
         assertClose(stored.boxes, computed.boxes, relative: 1e-5, "stored anchors")
+    }
+
+    func testATeacherTrainsOnAStoreOfThePapersDetector() throws {
+        try Self.makeDataset()
+        let root = Self.dataset.path, detector = Self.dataset.path + "/paper-detector"
+        let python = try XCTUnwrap(ProcessInfo.processInfo.environment["REFCLIP_PYTHON"], "make test sets REFCLIP_PYTHON (a Python with torch)")
+        let made = try runProcess(python, [packageRoot.appendingPathComponent("Tests/Python/refclip_yolov3.py").path, "fixture", "--out", detector,
+                                           "--width", "8", "--classes", "3", "--size", "96"])
+        XCTAssertEqual(made.status, 0, made.output)
+        let imported = try RefclipWorkspace.succeed(["import-detector", detector + "/detector.pth", "--out", detector + "/detector.safetensors"])
+        XCTAssertTrue(imported.contains("3 classes; maps of 64, 128, 256 channels"), imported)
+        try """
+        detector:
+          kind: refclip-yolov3
+          weights: \(detector)/detector.safetensors
+        data:
+          annotations: \(root)/annotations.json
+          images: \(root)/images
+          image_names: "%d.png"
+        output:
+          features: \(root)/store-paper
+          views: [96]
+          dtype: f32
+          images_per_shard: 3
+        """.write(toFile: root + "/extract-paper.yaml", atomically: true, encoding: .utf8)
+        try RefclipWorkspace.succeed(["extract", "--config", root + "/extract-paper.yaml", "--blas-threads", "1"], ranks: 2)
+        let store = try FeatureStore(directory: root + "/store-paper")
+        XCTAssertEqual(store.manifest.layout, FeatureLayout(channels: [64, 128, 256], anchorsPerCell: 4))
+        XCTAssertEqual(store.manifest.producer["kind"], "refclip-yolov3")
+        XCTAssertEqual(store.manifest.producer["weights_sha256"], try SHA256.hex(file: detector + "/detector.safetensors"))
+        XCTAssertEqual(store.manifest.producer["normalization"], "imagenet")
+
+        // The stored record is the detector's output on the letterboxed image, normalized as the reference does.
+        let network = try RefCLIPYOLOv3(weights: try DetectorSource.stateDict(detector + "/detector.pth"))  // the .pth read directly
+        let input = Tensor()
+        letterboxInput(try RGBImage(contentsOf: root + "/images/2.png"), Letterbox(originalWidth: 120, originalHeight: 90, size: 96),
+                       normalization: .imageNet, into: input)
+        network.forward(input)
+        let (stored, computed) = (try store.read(image: 1, view: 0), network.record(inputSize: 96))
+        for (scale, (a, b)) in zip(stored.maps, computed.maps).enumerated() { assertClose(a, b, relative: 1e-5, "stored map \(scale)") }
+        assertClose(stored.boxes, computed.boxes, relative: 1e-5, "stored anchors")
+
+        let output = try RefclipWorkspace.succeed([
+            "train", "--config", packageRoot.appendingPathComponent("configs/synthetic-teacher.yaml").path,
+            "--set", "data.annotations=\(root)/annotations.json", "--set", "data.features=\(root)/store-paper",
+            "--set", "data.word_vectors=\(root)/word_vectors.txt", "--set", "data.view=96", "--set", "output.dir=\(RefclipWorkspace.runs)",
+            "--set", "name=paper-detector-teacher", "--set", "model.hidden=16", "--set", "model.ffn=24", "--set", "model.fusion_hidden=12",
+            "--set", "model.selected_cells=4", "--set", "train.batch=4", "--set", "train.epochs=2", "--set", "train.eval_batch=3",
+            "--set", "train.eval_splits=val", "--blas-threads", "1",
+        ])
+        let checkpoint = RefclipWorkspace.runs + "/paper-detector-teacher/best.refclip"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint), output)
+        // `ground` runs the detector the store names on the image file.
+        let grounded = try RefclipWorkspace.succeed(["ground", "--checkpoint", checkpoint, "--image", root + "/images/6.png", "--text", "the green box"])
+        XCTAssertTrue(grounded.contains("box (x1, y1, x2, y2) in image pixels"), grounded)
     }
 
     func testAnInterruptedExtractionRedoesOnlyItsUnfinishedShard() throws {

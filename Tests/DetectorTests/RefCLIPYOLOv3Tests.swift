@@ -31,7 +31,7 @@ final class YOLOv3Fixture {
         fixture = try SafetensorsFile(path: directory + "/fixture.safetensors")
         config = try JSONSerialization.jsonObject(with: Data((fixture.metadata["config"] ?? "").utf8)) as? [String: Any] ?? [:]
         weights = directory + "/detector.safetensors"
-        try TorchCheckpoint(path: directory + "/detector.pth").writeSafetensors(to: weights, metadata: [:])
+        try TorchCheckpoint(path: directory + "/detector.pth").safetensors().write(to: weights)
     }
 }
 
@@ -66,6 +66,14 @@ final class RefCLIPYOLOv3Tests: XCTestCase {
             XCTAssertEqual(network.output(index).shape, expected.shape, name)
             assertClose(network.output(index), try f.fixture.floats(name), name)
         }
+    }
+
+    func testTheParameterTableIsTheReferenceStateDict() throws {
+        let f = try fixture()
+        let file = try SafetensorsFile(path: f.weights)
+        let reference = file.entries.filter { !$0.name.hasSuffix("num_batches_tracked") }.map { "\($0.name) \($0.shape)" }
+        let table = RefCLIPYOLOv3.parameterShapes(width: try XCTUnwrap(f.config["width"] as? Int), classes: try XCTUnwrap(f.config["classes"] as? Int))
+        XCTAssertEqual(table.map { "\($0.name) \($0.shape)" }, reference)
     }
 
     func testTheRecordHoldsTheHeadInputsAndTheStride32AnchorsAndSelectsTheReferenceCells() throws {

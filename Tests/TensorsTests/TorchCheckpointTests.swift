@@ -63,7 +63,7 @@ final class TorchCheckpointTests: XCTestCase {
         try assertMatchesExpected(try TorchCheckpoint(path: directory + "/state.pth"))
         try assertMatchesExpected(try TorchCheckpoint(path: directory + "/nested.pth"))
         // And converts it to safetensors under the same names.
-        try TorchCheckpoint(path: directory + "/state.pth").writeSafetensors(to: directory + "/converted.safetensors", metadata: ["source": "state.pth"])
+        try TorchCheckpoint(path: directory + "/state.pth").safetensors(metadata: ["source": "state.pth"]).write(to: directory + "/converted.safetensors")
         let converted = try SafetensorsFile(path: directory + "/converted.safetensors")
         XCTAssertEqual(converted.metadata["source"], "state.pth")
         XCTAssertEqual(try converted.floats("conv.weight"), try SafetensorsFile(path: directory + "/expected.safetensors").floats("conv.weight"))

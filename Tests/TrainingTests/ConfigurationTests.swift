@@ -86,7 +86,7 @@ final class ConfigurationTests: XCTestCase {
                         "refcoco-teacher", "refcoco-student"]
         let data = ["synthetic-data", "synthetic-shifted", "synthetic-extra"]
         let all = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
-        XCTAssertEqual(Set(all), Set((training + data + ["refcoco-extract"]).map { $0 + ".yaml" }), "every shipped config is checked here")
+        XCTAssertEqual(Set(all), Set((training + data + ["refcoco-extract", "refcoco-extract-paper"]).map { $0 + ".yaml" }), "every shipped config is checked here")
         func path(_ name: String) -> String { directory.appendingPathComponent(name + ".yaml").path }
         for name in training {
             let config = try TrainingConfiguration.load(path: path(name))
@@ -98,7 +98,20 @@ final class ConfigurationTests: XCTestCase {
         try assertEveryKeyDecoded(file: path("refcoco-extract"), resolved: try extraction.yaml())
         let settings = try extraction.value.settings(source: nil)
         XCTAssertEqual(settings.views, [320, 416, 512])
-        XCTAssertNil(settings.featureLayers)
+        XCTAssertEqual(settings.detector, .darknet(cfg: "data/darknet/yolov3.cfg", weights: "data/darknet/yolov3.weights", featureLayers: nil))
+        XCTAssertEqual(settings.normalization, .unitRange)
+        let paper = try ExtractionConfig.load(path: path("refcoco-extract-paper"))
+        try assertEveryKeyDecoded(file: path("refcoco-extract-paper"), resolved: try paper.yaml())
+        let paperSettings = try paper.value.settings(source: nil)
+        XCTAssertEqual(paperSettings.detector, .refclipYOLOv3(weights: "data/refclip-detector/yolov3_coco.safetensors"))
+        XCTAssertEqual(paperSettings.normalization, .imageNet)
+        XCTAssertEqual(paperSettings.views, settings.views)
+        XCTAssertThrowsError(try ExtractionConfig.load(path: path("refcoco-extract-paper"), overrides: ["detector.cfg=x.cfg"])) {
+            XCTAssertTrue("\($0)".contains("detector.cfg") && "\($0)".contains("refclip-yolov3"), "\($0)")
+        }
+        XCTAssertThrowsError(try ExtractionConfig.load(path: path("refcoco-extract"), overrides: ["detector.kind=yolov5"])) {
+            XCTAssertTrue("\($0)".contains("detector.kind") && "\($0)".contains("yolov5"), "\($0)")
+        }
         XCTAssertEqual(settings.imagePath(9), "data/coco/train2014/COCO_train2014_000000000009.jpg")
         guard case .student(let student) = try TrainingConfiguration.load(path: path("refcoco-student")) else { return XCTFail("refcoco-student") }
         XCTAssertTrue(Set(student.value.train.extras.views).isSubset(of: settings.views), "the student's views are extracted")
