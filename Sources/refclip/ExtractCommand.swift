@@ -1,4 +1,4 @@
-// ExtractCommand.swift — `refclip extract`: real images through a Darknet detector into a feature store.
+// ExtractCommand.swift — `refclip extract`: real images through a frozen detector into a feature store.
 
 import ArgumentParser
 import Configuration
@@ -10,12 +10,13 @@ import Tensors
 struct ExtractCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "extract",
-        abstract: "Run a Darknet detector over the annotated images and write a feature store.",
+        abstract: "Run a frozen detector (Darknet, or the paper's RefCLIP/SimREC YOLOv3) over the annotated images and write a feature store.",
         discussion: """
             Every image the annotations name, at every size in output.views: letterboxed, through the detector, its three \
             head-feeding maps and the stride-32 anchors stored. Shards are split across ranks under mpirun; finished shards \
             are kept, so running the same command again resumes. Missing or undecodable images are reported by path and \
-            skipped. See configs/refcoco-extract.yaml.
+            skipped. detector.kind chooses the detector: darknet (a .cfg and .weights; configs/refcoco-extract.yaml) or \
+            refclip-yolov3 (the paper's detector from refclip import-detector; configs/refcoco-extract-paper.yaml).
             """)
 
     @OptionGroup var configuration: ConfigOptions

@@ -12,7 +12,11 @@ decoded prediction [cells, 4, 5 + classes]), and the config in its metadata.
 The deformable convolution follows the DCN v1 CUDA kernel the reference builds (bilinear sampling,
 corners outside the map are zero, a tap outside (−1, H) × (−1, W) is zero; offsets (Δy, Δx) per tap,
 grouped by deformable group). Where torchvision installs, it is checked against
-`torchvision.ops.deform_conv2d` on every head.
+`torchvision.ops.deform_conv2d` on every head (measured equal to the last bit with torch 2.15 and
+torchvision 0.29). The repository's own `deform_conv2d_naive.py` cannot stand in for the kernel: it
+adds no bias, samples half a pixel off under grid_sample's current default (align_corners=False), and
+with more than one deformable group pairs channels with another group's offsets (measured: equal to
+torchvision with one group and align_corners=True, off by the values' own size with four).
 """
 
 import argparse
