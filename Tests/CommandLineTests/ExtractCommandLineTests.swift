@@ -82,6 +82,35 @@ final class ExtractCommandLineTests: XCTestCase {
         return files
     }
 
+    /// Trains a small teacher on `store` as run `name`; its output and best checkpoint.
+    private func trainTeacher(on store: String, name: String) throws -> (output: String, checkpoint: String) {
+        let root = Self.dataset.path
+        let output = try RefclipWorkspace.succeed([
+            "train", "--config", packageRoot.appendingPathComponent("configs/synthetic-teacher.yaml").path,
+            "--set", "data.annotations=\(root)/annotations.json", "--set", "data.features=\(store)",
+            "--set", "data.word_vectors=\(root)/word_vectors.txt", "--set", "data.view=96", "--set", "output.dir=\(RefclipWorkspace.runs)",
+            "--set", "name=\(name)", "--set", "model.hidden=16", "--set", "model.ffn=24", "--set", "model.fusion_hidden=12",
+            "--set", "model.selected_cells=4", "--set", "train.batch=4", "--set", "train.epochs=2", "--set", "train.eval_batch=3",
+            "--set", "train.eval_splits=val", "--blas-threads", "1",
+        ])
+        return (output, RefclipWorkspace.runs + "/\(name)/best.refclip")
+    }
+
+    /// `ground` on image 6's file prints the box the model gives on the stored features of that image.
+    private func assertGroundingMatchesTheStore(checkpoint: String, store directory: String, extra: [String] = [],
+                                                file: StaticString = #filePath, line: UInt = #line) throws {
+        let grounded = try RefclipWorkspace.succeed(["ground", "--checkpoint", checkpoint, "--image", Self.dataset.path + "/images/6.png",
+                                                     "--text", "the green box!"] + extra)
+        let printed = try XCTUnwrap(grounded.split(separator: "\n").first { $0.contains("in image pixels") }, grounded, file: file, line: line)
+        let numbers = printed.split(separator: ":").last!.split(separator: " ").compactMap { Double($0) }
+        let store = try FeatureStore(directory: directory)
+        let image = try XCTUnwrap(store.index(ofImage: 6), file: file, line: line)
+        let choice = try SingleImageGrounder(checkpoint: checkpoint).ground(try store.read(image: image, view: try store.viewIndex(96)), expression: "the green box!")
+        let expected = Letterbox(originalWidth: 120, originalHeight: 90, size: 96).toOriginal(box: choice.box.map(Double.init))
+        XCTAssertEqual(numbers.count, 4, grounded, file: file, line: line)
+        for (a, b) in zip(numbers, expected) { XCTAssertEqual(a, b, accuracy: 0.051, grounded, file: file, line: line) }
+    }
+
     func testTwoRanksWriteTheSingleRankStoreByteForByte() throws {
         let single = Self.dataset.path + "/store-1", double = Self.dataset.path + "/store-2"
         let output = try extract(into: single)
@@ -153,19 +182,10 @@ final class ExtractCommandLineTests: XCTestCase {
         for (scale, (a, b)) in zip(stored.maps, computed.maps).enumerated() { assertClose(a, b, relative: 1e-5, "stored map \(scale)") }
         assertClose(stored.boxes, computed.boxes, relative: 1e-5, "stored anchors")
 
-        let output = try RefclipWorkspace.succeed([
-            "train", "--config", packageRoot.appendingPathComponent("configs/synthetic-teacher.yaml").path,
-            "--set", "data.annotations=\(root)/annotations.json", "--set", "data.features=\(root)/store-paper",
-            "--set", "data.word_vectors=\(root)/word_vectors.txt", "--set", "data.view=96", "--set", "output.dir=\(RefclipWorkspace.runs)",
-            "--set", "name=paper-detector-teacher", "--set", "model.hidden=16", "--set", "model.ffn=24", "--set", "model.fusion_hidden=12",
-            "--set", "model.selected_cells=4", "--set", "train.batch=4", "--set", "train.epochs=2", "--set", "train.eval_batch=3",
-            "--set", "train.eval_splits=val", "--blas-threads", "1",
-        ])
-        let checkpoint = RefclipWorkspace.runs + "/paper-detector-teacher/best.refclip"
+        let (output, checkpoint) = try trainTeacher(on: root + "/store-paper", name: "paper-detector-teacher")
         XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint), output)
         // `ground` runs the detector the store names on the image file.
-        let grounded = try RefclipWorkspace.succeed(["ground", "--checkpoint", checkpoint, "--image", root + "/images/6.png", "--text", "the green box"])
-        XCTAssertTrue(grounded.contains("box (x1, y1, x2, y2) in image pixels"), grounded)
+        try assertGroundingMatchesTheStore(checkpoint: checkpoint, store: root + "/store-paper")
     }
 
     func testAnInterruptedExtractionRedoesOnlyItsUnfinishedShard() throws {
@@ -193,31 +213,12 @@ final class ExtractCommandLineTests: XCTestCase {
         let directory = Self.dataset.path + "/store-train"
         _ = try extract(into: directory)
         let root = Self.dataset.path
-        let output = try RefclipWorkspace.succeed([
-            "train", "--config", packageRoot.appendingPathComponent("configs/synthetic-teacher.yaml").path,
-            "--set", "data.annotations=\(root)/annotations.json", "--set", "data.features=\(directory)",
-            "--set", "data.word_vectors=\(root)/word_vectors.txt", "--set", "data.view=96", "--set", "output.dir=\(RefclipWorkspace.runs)",
-            "--set", "name=real-teacher", "--set", "model.hidden=16", "--set", "model.ffn=24", "--set", "model.fusion_hidden=12",
-            "--set", "model.selected_cells=4", "--set", "train.batch=4", "--set", "train.epochs=2", "--set", "train.eval_batch=3",
-            "--set", "train.eval_splits=val", "--blas-threads", "1",
-        ])
+        let (output, checkpoint) = try trainTeacher(on: directory, name: "real-teacher")
         XCTAssertTrue(output.contains("1 annotation entries skipped"), output)
-        let checkpoint = RefclipWorkspace.runs + "/real-teacher/best.refclip"
         XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint), output)
 
-        // `ground` on the image file gives the box the model gives on the stored features of that image.
         let svg = root + "/ground.svg"
-        let grounded = try RefclipWorkspace.succeed(["ground", "--checkpoint", checkpoint, "--image", root + "/images/6.png",
-                                                     "--text", "the green box!", "--out", svg])
-        let printed = try XCTUnwrap(grounded.split(separator: "\n").first { $0.contains("in image pixels") }, grounded)
-        let numbers = printed.split(separator: ":").last!.split(separator: " ").compactMap { Double($0) }
-        let store = try FeatureStore(directory: directory)
-        let grounder = try SingleImageGrounder(checkpoint: checkpoint)
-        let image = try XCTUnwrap(store.index(ofImage: 6))
-        let choice = try grounder.ground(try store.read(image: image, view: try store.viewIndex(96)), expression: "the green box!")
-        let expected = Letterbox(originalWidth: 120, originalHeight: 90, size: 96).toOriginal(box: choice.box.map(Double.init))
-        XCTAssertEqual(numbers.count, 4, grounded)
-        for (a, b) in zip(numbers, expected) { XCTAssertEqual(a, b, accuracy: 0.051, grounded) }
+        try assertGroundingMatchesTheStore(checkpoint: checkpoint, store: directory, extra: ["--out", svg])
         let drawing = try String(contentsOfFile: svg, encoding: .utf8)
         XCTAssertTrue(drawing.hasPrefix("<svg") && drawing.contains("data:image/png;base64,") && drawing.contains("<rect"), drawing)
         XCTAssertTrue(drawing.contains("the green box!"))
