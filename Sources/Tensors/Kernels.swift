@@ -38,51 +38,65 @@ public func accumulate(_ source: Tensor, into target: Tensor) {
     for j in 0 ..< n { x[j] *= inv }
 }
 
-// Reductions in eight lanes: the compiler keeps a scalar float sum in order (it may not reassociate),
-// one addition per cycle's latency; eight independent lanes let it use the vector unit. The order is
-// fixed, so a sum is the same on every run and every rank.
+// Per-plane reductions and the normalization of BatchNorm, in Double: a Float32 sum over a plane of
+// thousands of values carries rounding of ~1e-6 of its size, which BatchNorm's division by the spread
+// turns into pre-activation errors of the same order as the values the next rectifier's kink
+// separates. Four Double lanes keep the vector unit busy and the order fixed, so a result is the same
+// on every run and every rank.
 
-/// Σ x[0..<n].
-@inline(__always) public func laneSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-    var lanes = SIMD8<Float>(repeating: 0)
+/// Σ x[0..<n], accumulated in Double.
+@inline(__always) public func doubleSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+    var lanes = SIMD4<Double>(repeating: 0)
     var j = 0
-    while j + 8 <= n {
-        lanes += UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
-        j += 8
+    while j + 4 <= n {
+        lanes += SIMD4<Double>(UnsafeRawPointer(x + j).loadUnaligned(as: SIMD4<Float>.self))
+        j += 4
     }
     var total = lanes.sum()
-    while j < n { total += x[j]; j += 1 }
+    while j < n { total += Double(x[j]); j += 1 }
     return total
 }
 
-/// Σ (x[j] − center)² over j < n.
-@inline(__always) public func laneSumOfSquares(_ x: UnsafePointer<Float>, _ n: Int, centeredAt center: Float) -> Float {
-    var lanes = SIMD8<Float>(repeating: 0)
-    let c = SIMD8<Float>(repeating: center)
+/// Σ (x[j] − center)² over j < n, in Double.
+@inline(__always) public func doubleSumOfSquares(_ x: UnsafePointer<Float>, _ n: Int, centeredAt center: Double) -> Double {
+    var lanes = SIMD4<Double>(repeating: 0)
+    let c = SIMD4<Double>(repeating: center)
     var j = 0
-    while j + 8 <= n {
-        let d = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) - c
+    while j + 4 <= n {
+        let d = SIMD4<Double>(UnsafeRawPointer(x + j).loadUnaligned(as: SIMD4<Float>.self)) - c
         lanes += d * d
-        j += 8
+        j += 4
     }
     var total = lanes.sum()
-    while j < n { total += (x[j] - center) * (x[j] - center); j += 1 }
+    while j < n { total += (Double(x[j]) - center) * (Double(x[j]) - center); j += 1 }
     return total
 }
 
-/// (Σ g[j], Σ g[j]·(x[j] − center)) over j < n.
-@inline(__always) public func laneSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
-                                                     centeredAt center: Float) -> (sum: Float, dot: Float) {
-    var sums = SIMD8<Float>(repeating: 0), dots = SIMD8<Float>(repeating: 0)
-    let c = SIMD8<Float>(repeating: center)
+/// (Σ g[j], Σ g[j]·(x[j] − center)) over j < n, in Double.
+@inline(__always) public func doubleSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                                                       centeredAt center: Double) -> (sum: Double, dot: Double) {
+    var sums = SIMD4<Double>(repeating: 0), dots = SIMD4<Double>(repeating: 0)
+    let c = SIMD4<Double>(repeating: center)
     var j = 0
-    while j + 8 <= n {
-        let gv = UnsafeRawPointer(g + j).loadUnaligned(as: SIMD8<Float>.self)
+    while j + 4 <= n {
+        let gv = SIMD4<Double>(UnsafeRawPointer(g + j).loadUnaligned(as: SIMD4<Float>.self))
         sums += gv
-        dots += gv * (UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) - c)
-        j += 8
+        dots += gv * (SIMD4<Double>(UnsafeRawPointer(x + j).loadUnaligned(as: SIMD4<Float>.self)) - c)
+        j += 4
     }
     var (sum, dot) = (sums.sum(), dots.sum())
-    while j < n { sum += g[j]; dot += g[j] * (x[j] - center); j += 1 }
+    while j < n { sum += Double(g[j]); dot += Double(g[j]) * (Double(x[j]) - center); j += 1 }
     return (sum, dot)
+}
+
+/// y[j] = x[j]·scale + shift evaluated in Double and rounded once to Float.
+@inline(__always) public func affineInDouble(_ x: UnsafePointer<Float>, _ n: Int, scale: Double, shift: Double, into y: UnsafeMutablePointer<Float>) {
+    let s = SIMD4<Double>(repeating: scale), t = SIMD4<Double>(repeating: shift)
+    var j = 0
+    while j + 4 <= n {
+        let v = SIMD4<Double>(UnsafeRawPointer(x + j).loadUnaligned(as: SIMD4<Float>.self)) * s + t
+        UnsafeMutableRawPointer(y + j).storeBytes(of: SIMD4<Float>(v), as: SIMD4<Float>.self)
+        j += 4
+    }
+    while j < n { y[j] = Float(Double(x[j]) * scale + shift); j += 1 }
 }

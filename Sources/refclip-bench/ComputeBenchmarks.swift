@@ -1,4 +1,5 @@
-// ComputeBenchmarks.swift — single-rank compute: sgemm, Conv2d 3×3 forward+backward, GRU.
+// ComputeBenchmarks.swift — single-rank compute: sgemm, Conv2d 3×3 forward+backward, training-mode
+// BatchNorm forward+backward, GRU.
 
 import Distributed
 import Foundation
@@ -34,6 +35,20 @@ func runComputeBenchmarks(_ comm: Communicator) {
     let convRate = convFLOPs / convSeconds / 1e9
     report("Conv2d 3×3 512→512 26×26 b8 fwd+bwd", String(format: "%.1f GFLOP/s (%.0f ms)", convRate, convSeconds * 1000),
            String(format: "%.2f × sgemm (target ≥ 0.6)", convRate / sgemm))
+
+    // Training-mode BatchNorm on the fusion's largest map (512 channels at 52×52, batch 8): statistics,
+    // normalization and backward, memory-bound.
+    let bn = BatchNorm2d(ParameterStore(seed: 4), buffers: ParameterStore(), "bn", channels: 512)
+    let maps = Tensor([8, 512, 52, 52]), dMaps = Tensor([8, 512, 52, 52])
+    for i in 0 ..< maps.count { maps.data[i] = key.uniform(i) - 0.5; dMaps.data[i] = key.uniform(i + 3) - 0.5 }
+    let training = ForwardContext(batchStatistics: true, dropout: false, sampleIndices: Array(0 ..< 8), communicator: comm)
+    let bnSeconds = medianSeconds(repeats: 5) {
+        bn.forward(maps, training)
+        bn.backward(dMaps)
+    }
+    // Bytes touched: forward reads x three times and writes y; backward reads dy and x twice and writes dx.
+    let bnBytes = Double(maps.count * 4 * 9)
+    report("BatchNorm2d 512 ch 52×52 b8 train fwd+bwd", String(format: "%.1f ms", bnSeconds * 1000), String(format: "%.1f GB/s", bnBytes / bnSeconds / 1e9))
 
     // GRU 300→512, batch 64, 15 steps, forward and backward.
     let gruParams = ParameterStore(seed: 3)
