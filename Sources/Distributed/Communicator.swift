@@ -3,7 +3,8 @@
 // A communicator is a value passed explicitly (never a global). Three implementations share this
 // protocol: `SingleProcessCommunicator` (world size 1), `ThreadCommunicator` (N ranks as threads of
 // one process, for tests and the debug mode) and `MPICommunicator` (one process per rank).
-// Collectives pair with their backward: the gradient of an all-gather is a reduce-scatter.
+// Collectives pair with their backward: the gradient of an all-gather is a reduce-scatter. Gradient
+// buckets have a collective of their own (`allReduceGradient`), run on a `duplicate` by a second thread.
 
 /// A reduction applied element-wise across ranks.
 public enum ReduceOp: Sendable {
@@ -22,6 +23,15 @@ public enum CommScalarKind: Sendable { case float, double, int }
 extension Float: CommScalar { public static var kind: CommScalarKind { .float } }
 extension Double: CommScalar { public static var kind: CommScalarKind { .double } }
 extension Int: CommScalar { public static var kind: CommScalarKind { .int } }
+
+/// The element type gradient buckets travel in.
+public enum GradientWire: String, Codable, CaseIterable, Sendable {
+    /// float32: the sum of the ranks' values up to float32 addition.
+    case f32
+    /// bfloat16, half the bytes: every value sent (a rank's own, or a partial sum) is rounded to
+    /// bfloat16 and added in float32; the result is rounded to bfloat16 too.
+    case bf16
+}
 
 /// Collective communication among `size` ranks.
 ///
@@ -53,6 +63,17 @@ public protocol Communicator: AnyObject {
 
     /// Returns once every rank has entered.
     func barrier()
+
+    /// Sums a gradient bucket over ranks in place, its values travelling as `wire`; every rank receives
+    /// bitwise the same result. Made for large buffers on a communication thread: the MPI implementation
+    /// is a ring of point-to-point messages that waits without spinning a core.
+    func allReduceGradient(_ buffer: UnsafeMutableBufferPointer<Float>, wire: GradientWire)
+
+    /// A communicator over the same ranks whose collectives form a sequence of their own, for a second
+    /// thread of every rank (MPI_Comm_dup): its collectives neither wait for this one's nor delay them.
+    /// Every rank calls it at the same point of its sequence. Nil when the implementation cannot serve
+    /// two threads at once (an MPI library without MPI_THREAD_MULTIPLE).
+    func duplicate() -> Communicator?
 
     /// Ends the whole job (every rank) with a message; never returns.
     func abort(_ message: String) -> Never

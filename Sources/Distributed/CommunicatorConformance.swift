@@ -80,7 +80,61 @@ public enum CommunicatorConformance {
         let unknownLength = comm.broadcast(rank == 0 ? [1.5, 2.5, 3.5] : [Double](), root: 0)
         expect(unknownLength == [1.5, 2.5, 3.5], "broadcast of an array whose length only the root knows")
 
+        // Gradient buckets on the world, then on a duplicate driven by a second thread while this thread
+        // makes collectives of its own on the world.
+        failures += gradientChecks(comm, large: large, label: "world")
+        if let copy = comm.duplicate() {
+            let finished = DispatchSemaphore(value: 0)
+            let fromThread = FailureList()
+            let thread = Thread {
+                fromThread.items = gradientChecks(copy, large: large, label: "duplicate on a second thread")
+                finished.signal()
+            }
+            thread.stackSize = 16 << 20
+            thread.start()
+            for round in 0 ..< 50 {
+                var values = (0 ..< 257).map { Float(rank + $0 + round) }
+                comm.allReduce(&values, .sum)
+                expect((0 ..< 257).allSatisfy { values[$0] == Float(size * ($0 + round) + size * (size - 1) / 2) },
+                       "world allReduce \(round) while the duplicate works")
+            }
+            finished.wait()
+            failures += fromThread.items
+        }
+
         comm.barrier()
         return failures
     }
+
+    /// `allReduceGradient` in both wires: exact sums of small integers (exact in bfloat16 too) for sizes
+    /// around the rank count, and on inexact values the same bits on every rank within the wire's rounding.
+    private static func gradientChecks(_ comm: Communicator, large: Int, label: String) -> [String] {
+        var failures: [String] = []
+        func expect(_ ok: Bool, _ what: @autoclosure () -> String) { if !ok { failures.append("rank \(comm.rank), \(label): \(what())") } }
+        let (rank, size) = (comm.rank, comm.size)
+        for wire in GradientWire.allCases {
+            for n in Set([0, 1, max(0, size - 1), size, size + 1, 1001, large]).sorted() {
+                var values = (0 ..< n).map { Float((rank + 1) * ($0 % 5 + 1)) }
+                values.withUnsafeMutableBufferPointer { comm.allReduceGradient($0, wire: wire) }
+                expect((0 ..< n).allSatisfy { values[$0] == Float(($0 % 5 + 1) * size * (size + 1) / 2) }, "allReduceGradient(\(wire)) of \(n) exact values")
+            }
+            let count = 4099
+            var inexact = (0 ..< count).map { sin(Float($0) * 0.37 + Float(rank) * 1.3) }
+            inexact.withUnsafeMutableBufferPointer { comm.allReduceGradient($0, wire: wire) }
+            let digest = inexact.reduce(0) { ($0 &* 31) &+ Int($1.bitPattern) }
+            expect(comm.allReduce(digest, .max) == comm.allReduce(digest, .min), "allReduceGradient(\(wire)) results differ between ranks")
+            // Each rounding to bfloat16 errs by at most 2⁻⁹ of the value; a sum meets 2W − 1 of them.
+            let bound = wire == .f32 ? 1e-5 * Double(size) : Double(2 * size) / 512 * Double(size)
+            let close = (0 ..< count).allSatisfy { i in
+                abs(Double(inexact[i]) - (0 ..< size).reduce(0.0) { $0 + sin(Double(Float(i) * 0.37 + Float($1) * 1.3)) }) <= bound
+            }
+            expect(close, "allReduceGradient(\(wire)) of inexact values beyond its rounding")
+        }
+        return failures
+    }
+}
+
+/// Failures found on another thread, read after it has signalled.
+private final class FailureList: @unchecked Sendable {
+    var items: [String] = []
 }

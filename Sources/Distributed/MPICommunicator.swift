@@ -3,6 +3,9 @@
 // Every MPI return code is checked; a failure aborts the whole job with a message naming the call and
 // the rank. Buffers larger than `chunkBytes` go in chunks: MPI counts are Int32, and on this hardware
 // 8 MiB pieces all-reduce about twice as fast as one large call (DESIGN.md §8).
+//
+// MPI starts at MPI_THREAD_MULTIPLE so that a duplicate (MPI_Comm_dup) can serve a communication
+// thread while the main thread makes its own calls; gradient buckets use the ring of MPIGradientRing.
 
 import CMPI
 import Foundation
@@ -14,13 +17,21 @@ public final class MPICommunicator: Communicator {
     /// Largest piece, in bytes, handed to one MPI call.
     public var chunkBytes: Int
 
-    private let comm = refclip_mpi_comm_world()
+    /// How long a wait in `allReduceGradient` sleeps between polls of its requests.
+    public var pollMicroseconds: useconds_t = 20
 
-    /// Initializes MPI (thread level FUNNELED: only the main thread calls MPI) and makes errors
-    /// return codes so that they can be reported with context.
+    let comm: MPI_Comm
+    /// Whether the library serves calls from several threads at once (MPI_THREAD_MULTIPLE).
+    public let servesThreads: Bool
+    private let isWorld: Bool
+
+    /// Initializes MPI (asking for MPI_THREAD_MULTIPLE; a library that gives less runs the gradient
+    /// buckets on the main thread) and makes errors return codes so that they can be reported with context.
     public init(chunkBytes: Int = 8 << 20) {
         var provided: Int32 = 0
-        let code = MPI_Init_thread(nil, nil, refclip_mpi_thread_funneled(), &provided)
+        comm = refclip_mpi_comm_world()
+        isWorld = true
+        let code = MPI_Init_thread(nil, nil, refclip_mpi_thread_multiple(), &provided)
         if code != refclip_mpi_success() {
             FileHandle.standardError.write(Data("refclip: MPI_Init_thread failed with code \(code)\n".utf8))
             exit(70)
@@ -35,6 +46,24 @@ public final class MPICommunicator: Communicator {
         rank = Int(r)
         size = Int(s)
         self.chunkBytes = chunkBytes
+        servesThreads = provided >= refclip_mpi_thread_multiple()
+    }
+
+    private init(duplicating parent: MPICommunicator, _ comm: MPI_Comm) {
+        self.comm = comm
+        isWorld = false
+        rank = parent.rank
+        size = parent.size
+        chunkBytes = parent.chunkBytes
+        pollMicroseconds = parent.pollMicroseconds
+        servesThreads = parent.servesThreads
+    }
+
+    public func duplicate() -> Communicator? {
+        guard servesThreads else { return nil }
+        var copy: MPI_Comm?
+        check(MPI_Comm_dup(comm, &copy), "MPI_Comm_dup")
+        return MPICommunicator(duplicating: self, copy!)
     }
 
     /// The MPI library's own description of itself, e.g. "Open MPI v4.1.4, …" (callable before MPI starts).
@@ -52,8 +81,11 @@ public final class MPICommunicator: Communicator {
         return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"].contains { env[$0] != nil }
     }
 
-    /// Ends MPI. Call once, after the last collective.
-    public func finalize() { check(MPI_Finalize(), "MPI_Finalize") }
+    /// Ends MPI. Call once, on the world communicator, after the last collective.
+    public func finalize() {
+        precondition(isWorld, "finalize the world communicator, not a duplicate")
+        check(MPI_Finalize(), "MPI_Finalize")
+    }
 
     public func allReduce<T: CommScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ op: ReduceOp) {
         guard let base = buffer.baseAddress else { return }
@@ -131,7 +163,7 @@ public final class MPICommunicator: Communicator {
     // MARK: helpers
 
     /// Aborts the job unless `code` is MPI_SUCCESS, naming the call and this rank.
-    private func check(_ code: Int32, _ call: String) {
+    func check(_ code: Int32, _ call: String) {
         guard code != refclip_mpi_success() else { return }
         var text = [CChar](repeating: 0, count: Int(refclip_mpi_max_error_string()) + 1)
         var length: Int32 = 0
@@ -172,7 +204,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
-    private static func datatype<T: CommScalar>(_ type: T.Type) -> MPI_Datatype {
+    static func datatype<T: CommScalar>(_ type: T.Type) -> MPI_Datatype {
         switch T.kind {
         case .float: return refclip_mpi_float()
         case .double: return refclip_mpi_double()

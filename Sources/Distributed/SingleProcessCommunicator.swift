@@ -28,6 +28,11 @@ public final class SingleProcessCommunicator: Communicator {
 
     public func barrier() {}
 
+    /// The sum over one rank: the buffer itself (nothing travels, so nothing is rounded).
+    public func allReduceGradient(_ buffer: UnsafeMutableBufferPointer<Float>, wire: GradientWire) {}
+
+    public func duplicate() -> Communicator? { SingleProcessCommunicator() }
+
     public func abort(_ message: String) -> Never {
         FileHandle.standardError.write(Data("refclip: aborting: \(message)\n".utf8))
         exit(70)

@@ -7,11 +7,13 @@
 // MPI turns into a silent hang — ends the job with a message naming both calls.
 
 import Foundation
+import Tensors
 
 /// One rank of an in-process world whose ranks are threads.
 public final class ThreadCommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     private let world: ThreadWorld
+    private var duplicates = 0
 
     public var size: Int { world.size }
 
@@ -118,6 +120,33 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
         world.barrier()
     }
 
+    /// Sums in rank order, as a ring sums one chunk: with `.bf16`, each rank's value and each partial
+    /// sum rounded to bfloat16 before the next float addition, and the result rounded.
+    public func allReduceGradient(_ buffer: UnsafeMutableBufferPointer<Float>, wire: GradientWire) {
+        let n = buffer.count
+        world.publish(rank, UnsafeRawPointer(buffer.baseAddress), count: n, call: "allReduceGradient(\(wire), \(n))")
+        let result = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+        defer { result.deallocate() }
+        let travel: (Float) -> Float = wire == .bf16 ? { $0.roundedToBFloat16 } : { $0 }
+        if n > 0 {
+            let first = world.pointer(0, Float.self)
+            for i in 0 ..< n { result[i] = first[i] }
+            for r in 1 ..< size {
+                let other = world.pointer(r, Float.self)
+                for i in 0 ..< n { result[i] = travel(result[i]) + travel(other[i]) }
+            }
+            if size > 1 { for i in 0 ..< n { result[i] = travel(result[i]) } }
+        }
+        world.barrier()
+        if n > 0 { buffer.baseAddress!.update(from: result, count: n) }
+    }
+
+    /// The k-th duplicate of this world: the same one for every rank's k-th call.
+    public func duplicate() -> Communicator? {
+        duplicates += 1
+        return ThreadCommunicator(rank: rank, world: world.child(duplicates - 1))
+    }
+
     public func abort(_ message: String) -> Never {
         FileHandle.standardError.write(Data("refclip: rank \(rank) aborting the job: \(message)\n".utf8))
         exit(70)
@@ -136,9 +165,13 @@ final class ThreadWorld: @unchecked Sendable {
     private var counts: [Int]
     private var calls: [String]
     private var signatures: [String]
+    private var children: [ThreadWorld] = []
+    /// The world this one duplicates: its ranks' ending ends this one's collectives too.
+    private weak var parent: ThreadWorld?
 
-    init(size: Int) {
+    init(size: Int, parent: ThreadWorld? = nil) {
         self.size = size
+        self.parent = parent
         running = size
         pointers = Array(repeating: nil, count: size)
         counts = Array(repeating: 0, count: size)
@@ -163,6 +196,14 @@ final class ThreadWorld: @unchecked Sendable {
         }
     }
 
+    /// The world of every rank's `index`-th duplicate, made by the first rank to ask.
+    func child(_ index: Int) -> ThreadWorld {
+        condition.lock()
+        defer { condition.unlock() }
+        while children.count <= index { children.append(ThreadWorld(size: size, parent: self)) }
+        return children[index]
+    }
+
     func pointer<T>(_ rank: Int, _ type: T.Type) -> UnsafePointer<T> { pointers[rank]!.assumingMemoryBound(to: T.self) }
     func rawPointer(_ rank: Int) -> UnsafeRawPointer { pointers[rank]! }
     func count(_ rank: Int) -> Int { counts[rank] }
@@ -180,14 +221,26 @@ final class ThreadWorld: @unchecked Sendable {
             return
         }
         while generation == myGeneration {
-            if running < size {
+            if let reason = endedReason() {
                 // A rank has ended and will never arrive: end the job, as MPI would.
-                let reason = failure ?? "a rank finished while others wait in a collective (the ranks made different sequences of collective calls)"
                 FileHandle.standardError.write(Data("refclip: in-process job aborted: \(reason)\n".utf8))
                 exit(70)
             }
-            condition.wait()
+            // A duplicate's ranks learn of an ending in the parent world by looking again.
+            if parent == nil { condition.wait() } else { _ = condition.wait(until: Date(timeIntervalSinceNow: 0.2)) }
         }
+    }
+
+    /// Why a collective of this world can no longer complete (a rank of it or of its parent has ended),
+    /// or nil. Called with this world's lock held.
+    private func endedReason() -> String? {
+        if running < size {
+            return failure ?? "a rank finished while others wait in a collective (the ranks made different sequences of collective calls)"
+        }
+        guard let parent else { return nil }
+        parent.condition.lock()
+        defer { parent.condition.unlock() }
+        return parent.endedReason()
     }
 
     func markFailed(rank: Int, _ error: Error) {
