@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Detector", dependencies: ["Tensors", "Datasets", "Distributed", "CImage"]),
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Distributed"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Distributed"]),
-        .target(name: "Configuration", dependencies: ["Tensors", "Models", "Datasets", "Detector", "Yams"]),
+        .target(name: "Configuration", dependencies: ["Tensors", "Distributed", "Models", "Datasets", "Detector", "Yams"]),
         .target(name: "Training", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Evaluation", "Distributed", "Configuration"]),
         .target(name: "Application", dependencies: ["Tensors", "Models", "Datasets", "Detector", "Evaluation", "Distributed", "Configuration", "Training"]),
 

@@ -3,6 +3,7 @@
 // keys only one phase has, joined in one section by `PhaseSection`; the teacher's and the student's
 // documents; and loading a file as the document its `phase` names, reading the YAML once.
 
+import Distributed
 import Foundation
 import Models
 import Tensors
@@ -74,16 +75,24 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 }
 
-/// `runtime.*`: checks and the watchdog.
+/// `runtime.*`: checks, the watchdog, and how gradients cross the network.
 public struct RuntimeConfig: Codable, Equatable, Sendable {
     /// After every step, check that ranks hold identical parameters and no layer output is NaN/Inf.
     public var debugChecks = false
     /// End the job when no step completes for max(10 × median step, this).
     public var watchdogSeconds = 600.0
+    /// MiB of float32 gradient per bucket summed over ranks.
+    public var bucketMB = 25.0
+    /// Sum gradient buckets while backward runs.
+    public var overlap = true
+    /// What gradient values travel as: f32, or bf16 with error feedback.
+    public var gradientWire = GradientWire.f32
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case debugChecks = "debug_checks", watchdogSeconds = "watchdog_seconds" }
+    enum CodingKeys: String, CodingKey {
+        case debugChecks = "debug_checks", watchdogSeconds = "watchdog_seconds", bucketMB = "bucket_mb", overlap, gradientWire = "gradient_wire"
+    }
 }
 
 /// `output.*`: where run directories go.
@@ -304,6 +313,7 @@ extension TrainingDocument {
         try require(train.lr > 0, "train.lr", "must be positive", source: source)
         try require(train.seed >= 0, "train.seed", "must not be negative", source: source)
         try require(model.layers >= 0, "model.layers", "must not be negative", source: source)
+        try require(runtime.bucketMB > 0 && runtime.bucketMB <= 4096, "runtime.bucket_mb", "must be in (0, 4096]", source: source)
         try require(model.hidden % model.heads == 0, "model.heads", "must divide model.hidden", source: source)
         try require(model.fusionHidden % 2 == 0, "model.fusion_hidden", "must be even", source: source)
         try require((0 ..< 1).contains(model.dropout), "model.dropout", "must be in [0, 1)", source: source)
@@ -362,6 +372,9 @@ let trainingHelp: [String: String] = [
     "train.keep_checkpoints": "periodic checkpoints kept (plus best)",
     "runtime.debug_checks": "after every step, check that all ranks hold identical parameters and that no layer output is NaN/Inf (on in --debug)",
     "runtime.watchdog_seconds": "end the job when no step completes for max(10 × median step, this)",
+    "runtime.bucket_mb": "MiB of float32 gradient per bucket summed over ranks",
+    "runtime.overlap": "sum gradient buckets while backward runs (same result as off)",
+    "runtime.gradient_wire": "what gradients travel as: f32, or bf16 (half the bytes, error feedback)",
     "output.dir": "directory of run directories",
 ]
 

@@ -2,6 +2,8 @@
 //
 // Zeroing gradients, the optimizer, the gradient all-reduce, the EMA and checkpoints each touch one
 // contiguous buffer. Layers hold `ParameterRef`s (name, shape, offset) and ask the store for pointers.
+// Backward tells the store where a module's gradients are final (`finishGradients`), so that they can
+// be summed over ranks while backward goes on.
 
 import Tensors
 
@@ -32,6 +34,11 @@ public final class ParameterStore {
     public private(set) var grads = Tensor([0])
     private var byName: [String: Int] = [:]
     private let initKey: RandomKey
+    private var underPrefix: [String: [Int]] = [:]
+
+    /// Called during backward with the indices in `refs` of parameters whose gradients are final for
+    /// this step (the gradient reducer listens); nil when nobody listens.
+    public var gradientsFinished: (([Int]) -> Void)?
 
     /// An empty store; initial values derive from `seed` and each parameter's name, so they do not
     /// depend on the order in which layers are built.
@@ -105,6 +112,16 @@ public final class ParameterStore {
 
     /// Sets every gradient to zero.
     public func zeroGrads() { grads.zero() }
+
+    /// Tells `gradientsFinished` that every parameter named `prefix` or `prefix.…` has its final gradient:
+    /// backward calls this where a module has written its last gradient.
+    public func finishGradients(under prefix: String) {
+        guard let listener = gradientsFinished else { return }
+        if underPrefix[prefix] == nil {
+            underPrefix[prefix] = refs.indices.filter { refs[$0].name == prefix || refs[$0].name.hasPrefix(prefix + ".") }
+        }
+        listener(underPrefix[prefix]!)
+    }
 }
 
 extension ParameterStore {

@@ -33,12 +33,16 @@ public final class LanguageEncoder {
     public let blocks: [SelfAttentionBlock]
     public let pooling: AttFlat
     private var mask: [Bool] = []
+    private let params: ParameterStore
+    private let name: String
     /// Per-token features after the last self-attention layer, [B, T, hidden].
     public private(set) var tokenFeatures = Tensor()
 
     /// Parameters under `name.*` in `params`; the frozen word vectors in `frozen`.
     public init(_ params: ParameterStore, frozen: ParameterStore, _ name: String, shape: LanguageShape) {
         self.shape = shape
+        self.params = params
+        self.name = name
         embedding = Embedding(frozen, name + ".embedding", vocabularySize: shape.vocabularySize, dimension: shape.wordDimension)
         gru = GRU(params, name + ".lstm", inputSize: shape.wordDimension, hiddenSize: shape.hidden)
         blocks = (0 ..< shape.layers).map {
@@ -61,10 +65,16 @@ public final class LanguageEncoder {
         return context.checked(pooling.forward(y, mask: mask, context), "lang_encoder.att_flat")
     }
 
-    /// Backpropagates ∂L/∂sentence into the encoder's parameters (the word vectors are frozen).
+    /// Backpropagates ∂L/∂sentence into the encoder's parameters (the word vectors are frozen), telling
+    /// the store as each part's gradients are final.
     public func backward(_ dSentence: Tensor) {
         var g = pooling.backward(dSentence)
-        for block in blocks.reversed() { g = block.backward(g) }
+        params.finishGradients(under: name + ".att_flat")
+        for (i, block) in blocks.enumerated().reversed() {
+            g = block.backward(g)
+            params.finishGradients(under: name + ".sa_list.\(i)")
+        }
         gru.backward(g)
+        params.finishGradients(under: name + ".lstm")
     }
 }

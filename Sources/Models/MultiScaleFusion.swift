@@ -76,6 +76,8 @@ public final class MultiScaleFusion {
     private let catM = ChannelConcat(), catL = ChannelConcat(), catM2 = ChannelConcat(), catS = ChannelConcat()
     private let middleGrad = Tensor()
     private let computesInputGrads: Bool
+    private let params: ParameterStore
+    private let name: String
     /// After backward, when input gradients are computed: ∂L/∂f52, ∂L/∂f26, ∂L/∂f13.
     public let f52Grad = Tensor(), f26Grad = Tensor(), f13Grad = Tensor()
 
@@ -84,6 +86,8 @@ public final class MultiScaleFusion {
     public init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, shape: FusionShape, computesInputGrads: Bool = false) {
         self.shape = shape
         self.computesInputGrads = computesInputGrads
+        self.params = params
+        self.name = name
         let half = shape.hidden / 2
         let upsample: () -> Resampling = shape.upsampling == .nearest ? { UpsampleNearest2x() } : { UpsampleBilinear2x() }
         let m = half + shape.channels26, l = half + shape.channels52, m2 = half + m, s2 = half + shape.channels13
@@ -105,15 +109,21 @@ public final class MultiScaleFusion {
         return context.checked(top.forward(s2, context), "multi_scale_manner.top_proj")
     }
 
-    /// Backpropagates ∂L/∂V into the fusion's parameters, and into the input maps when enabled.
+    /// Backpropagates ∂L/∂V into the fusion's parameters, and into the input maps when enabled, telling
+    /// the store as each branch's gradients are final.
     public func backward(_ dV: Tensor) {
         catS.backward(top.backward(dV))
+        params.finishGradients(under: name + ".top_proj")
         catM2.backward(down1.backward(catS.firstGrad)!)
+        params.finishGradients(under: name + ".down_modules.1")
         catL.backward(down0.backward(catM2.firstGrad)!)
+        params.finishGradients(under: name + ".down_modules.0")
         middleGrad.copy(from: catM2.secondGrad)
         accumulate(upFromMiddle.backward(catL.firstGrad)!, into: middleGrad)
+        params.finishGradients(under: name + ".up_modules.0")
         catM.backward(middleGrad)
         let fromTop = upFromTop.backward(catM.firstGrad)
+        params.finishGradients(under: name + ".up_modules.1")
         guard computesInputGrads, let fromTop else { return }
         f52Grad.copy(from: catL.secondGrad)
         f26Grad.copy(from: catM.secondGrad)

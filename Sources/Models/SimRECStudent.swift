@@ -68,12 +68,17 @@ public final class SimRECStudent {
         return context.checked(head.forward(fusion.forward(f52: gated[0], f26: gated[1], f13: gated[2], context), context), "head")
     }
 
-    /// Accumulates parameter gradients from ∂L/∂raw.
+    /// Accumulates parameter gradients from ∂L/∂raw, telling the store as each part's gradients are final.
     public func backward(_ dRaw: Tensor) {
-        fusion.backward(head.backward(dRaw))
+        let fusedGrad = head.backward(dRaw)
+        params.finishGradients(under: "head")
+        fusion.backward(fusedGrad)
         let gradients = [fusion.f52Grad, fusion.f26Grad, fusion.f13Grad]
-        sentenceGrad.copy(from: gates[0].backward(gradients[0]))
-        for s in 1 ..< 3 { accumulate(gates[s].backward(gradients[s]), into: sentenceGrad) }
+        for s in 0 ..< 3 {
+            let fromGate = gates[s].backward(gradients[s])
+            if s == 0 { sentenceGrad.copy(from: fromGate) } else { accumulate(fromGate, into: sentenceGrad) }
+            params.finishGradients(under: "fusion_manner.\(s)")
+        }
         language.backward(sentenceGrad)
     }
 

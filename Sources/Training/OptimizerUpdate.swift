@@ -1,6 +1,6 @@
-// OptimizerUpdate.swift — the end of every training step, whatever the model: all-reduce the flat
-// gradient, take its global norm (identical on every rank), skip the update when it is not finite,
-// else clip and apply Adam.
+// OptimizerUpdate.swift — the end of every training step, whatever the model: once the flat gradient
+// is summed over ranks (GradientReducer), take its global norm (identical on every rank), skip the
+// update when it is not finite, else clip and apply Adam.
 
 import Distributed
 import Layers
@@ -34,13 +34,6 @@ public struct StepResult: Equatable, Sendable {
     public var textCosine: Double?
     /// With several training sources: each source's mean (unweighted) loss over its rows of the global batch.
     public var sourceLosses: [Double]?
-}
-
-/// Sums every rank's gradient (of its share of the global mean loss) and the loss shares.
-/// Returns the global loss.
-public func allReduceGradients(_ params: ParameterStore, localLoss: Double, communicator: Communicator) -> Double {
-    communicator.allReduce(params.grads.mutableBuffer, .sum)
-    return communicator.allReduce(localLoss, .sum)
 }
 
 /// Clips and applies Adam unless the reduced gradient is not finite.

@@ -42,6 +42,11 @@ public struct RunSettings: Sendable {
                           clipNorm: Float(train.clipNorm))
     }
 
+    /// How the step's gradient is summed over ranks (`runtime.bucket_mb`, `overlap`, `gradient_wire`).
+    public var gradientSync: GradientSyncSettings {
+        GradientSyncSettings(bucketBytes: max(4, Int(runtime.bucketMB * 1_048_576)), overlap: runtime.overlap, wire: runtime.gradientWire)
+    }
+
     /// The resolved configuration as a table, followed by `extra` rows.
     public func table(extra: [(name: String, value: String)] = []) -> String { resolvedTable(extra) }
 

@@ -46,7 +46,7 @@ public final class StudentPhase: TrainingPhase {
         let shape = config.shape(vocabularySize: context.data.vocabulary.count, wordDimension: context.data.wordDimension,
                                  channels: context.store.manifest.layout.channels)
         model = SimRECStudent(shape: shape, seed: context.seed)
-        stepper = StudentStep(model: model, settings: settings.optimizer, communicator: context.communicator)
+        stepper = StudentStep(model: model, settings: settings.optimizer, communicator: context.communicator, sync: settings.gradientSync)
     }
 
     public var params: ParameterStore { model.params }

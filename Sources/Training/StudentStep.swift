@@ -1,7 +1,8 @@
 // StudentStep.swift — one optimizer step of the student on this rank's share of a global batch:
 // forward (language encoder, text-gated fusion, multi-scale fusion, head) → objectness + GIoU loss on
-// this rank's images (each weighted, e.g. by its pseudo-label's confidence) → backward → all-reduce
-// → skip on NaN/Inf, else clip and Adam. With several training sources, each source's mean loss over
+// this rank's images (each weighted, e.g. by its pseudo-label's confidence) → backward, the gradient
+// summed over ranks in buckets as backward finishes them (GradientReducer) → skip on NaN/Inf, else
+// clip and Adam. With several training sources, each source's mean loss over
 // its rows of the global batch is reduced too.
 
 import Distributed
@@ -16,11 +17,14 @@ public final class StudentStep {
     public let settings: OptimizerSettings
     private let loss: StudentLoss
     private let communicator: Communicator
+    /// Sums the gradient over ranks while backward runs.
+    public let reducer: GradientReducer
 
-    public init(model: SimRECStudent, settings: OptimizerSettings, communicator: Communicator) {
+    public init(model: SimRECStudent, settings: OptimizerSettings, communicator: Communicator, sync: GradientSyncSettings = GradientSyncSettings()) {
         self.model = model
         self.settings = settings
         self.communicator = communicator
+        reducer = GradientReducer(params: model.params, communicator: communicator, settings: sync)
         loss = StudentLoss(boxWeight: model.shape.boxWeight)
         optimizer = Adam(parameterCount: model.params.count, beta1: settings.beta1, beta2: settings.beta2, eps: settings.eps,
                          weightDecay: settings.weightDecay)
@@ -32,10 +36,13 @@ public final class StudentStep {
     public func computeGradients(maps: [Tensor], tokenIDs: [Int], targets: [[Float]], weights: [Float]? = nil, inputSize: Int, globalBatch: Int,
                                  _ context: ForwardContext) -> Double {
         model.params.zeroGrads()
+        reducer.begin()
         let raw = model.forward(maps: maps, tokenIDs: tokenIDs, context)
         let localLoss = loss.forward(raw, targets: targets, weights: weights, inputSize: inputSize, normalizer: globalBatch)
         model.backward(loss.backward())
-        return allReduceGradients(model.params, localLoss: localLoss, communicator: communicator)
+        let globalLoss = communicator.allReduce(localLoss, .sum)
+        reducer.finish()
+        return globalLoss
     }
 
     /// One full step at learning rate `lr`. With `sources` (each row's source of `sourceCount`), the

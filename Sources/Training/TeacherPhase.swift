@@ -29,7 +29,8 @@ public final class TeacherPhase: TrainingPhase {
                                  channels: context.store.manifest.layout.channels)
         model = RefCLIPTeacher(shape: shape, seed: context.seed)
         consistencyWeight = Float(config.train.extras.amcWeight)
-        stepper = TeacherStep(model: model, settings: settings.optimizer, communicator: context.communicator, consistencyWeight: consistencyWeight)
+        stepper = TeacherStep(model: model, settings: settings.optimizer, communicator: context.communicator, consistencyWeight: consistencyWeight,
+                              sync: settings.gradientSync)
     }
 
     public var params: ParameterStore { model.params }

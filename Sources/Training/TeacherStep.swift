@@ -2,7 +2,7 @@
 // batch, top to bottom:
 //   forward (language, fusion with synchronized BatchNorm, anchor selection, projections)
 //   → distributed contrastive loss (+ weighted attention–mask consistency when the batch has boxes)
-//   → backward → all-reduce of the flat gradient
+//   → backward, the gradient summed over ranks in buckets as backward finishes them (GradientReducer)
 //   → global norm (identical on every rank) → skip on NaN/Inf, else clip and Adam (OptimizerUpdate).
 
 import Distributed
@@ -20,13 +20,17 @@ public final class TeacherStep {
     private let loss: AnchorContrastiveLoss
     private let consistency: AttentionMaskConsistency
     private let communicator: Communicator
+    /// Sums the gradient over ranks while backward runs.
+    public let reducer: GradientReducer
     private let combinedTextGrad = Tensor(), weightedCellGrad = Tensor()
 
-    public init(model: RefCLIPTeacher, settings: OptimizerSettings, communicator: Communicator, consistencyWeight: Float = 0) {
+    public init(model: RefCLIPTeacher, settings: OptimizerSettings, communicator: Communicator, consistencyWeight: Float = 0,
+                sync: GradientSyncSettings = GradientSyncSettings()) {
         self.model = model
         self.settings = settings
         self.communicator = communicator
         self.consistencyWeight = consistencyWeight
+        reducer = GradientReducer(params: model.params, communicator: communicator, settings: sync)
         loss = AnchorContrastiveLoss(communicator: communicator)
         consistency = AttentionMaskConsistency(communicator: communicator)
         optimizer = Adam(parameterCount: model.params.count, beta1: settings.beta1, beta2: settings.beta2,
@@ -37,6 +41,7 @@ public final class TeacherStep {
     /// gradient (of the global mean loss) in `model.params.grads`.
     public func computeGradients(_ inputs: TeacherInputs, _ context: ForwardContext) -> Double {
         model.params.zeroGrads()
+        reducer.begin()
         let masks = consistencyWeight > 0 ? inputs.cellMasks : nil
         let (anchors, text, cells) = model.forward(inputs, context, everyCell: masks != nil)
         var localLoss = loss.forward(anchors: anchors, text: text)
@@ -53,7 +58,9 @@ public final class TeacherStep {
             model.backward(anchorGrad: loss.anchorGrad, textGrad: loss.textGrad)
         }
         lastTextCosine = meanPairwiseCosine(text)
-        return allReduceGradients(model.params, localLoss: localLoss, communicator: communicator)
+        let globalLoss = communicator.allReduce(localLoss, .sum)
+        reducer.finish()
+        return globalLoss
     }
 
     /// The text cosine of the last `computeGradients`.
