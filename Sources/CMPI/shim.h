@@ -20,5 +20,7 @@ static inline int refclip_mpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE
 static inline int refclip_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline MPI_Status *refclip_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Status *refclip_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
+static inline int refclip_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
+static inline MPI_Info refclip_mpi_info_null(void) { return MPI_INFO_NULL; }
 
 #endif
