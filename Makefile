@@ -19,7 +19,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: deps python build test test-kernels test-cluster bench bench-peer demo clean
+.PHONY: deps python build test test-kernels test-cluster bench bench-peer bench-scale demo clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -63,6 +63,14 @@ bench: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute checkpoint detector paper-detector
 	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce teacher student
+
+# What distribution costs on real links: all-reduce bandwidth and the reference-size teacher and
+# student steps (overlap off/on, f32/bf16 gradients) over 2 and 4 network-namespace hosts whose links
+# tc shapes to 1 and 10 Gbit/s, one rank × one BLAS thread per host; then the α–β model's prediction
+# for 8–256 hosts (cluster/harness/bench-scale.sh; root, else it says why it skips; ~25 minutes).
+bench-scale: deps
+	$(SWIFT) build $(BUILD_FLAGS) --product refclip-bench
+	REFCLIP_BENCH=$(BIN)/refclip-bench cluster/harness/bench-scale.sh
 
 # refclip's reference-size teacher step against the same step restated in PyTorch (bench/peer/), on
 # the same 2 cores, interleaved. `python` installs CPU PyTorch into the venv when missing (PyTorch's

@@ -46,11 +46,15 @@ final class FusionBranch {
     private let resample: Resampling
     private let reduce: ConvBNLeaky, spatial: ConvBNLeaky
     private let computesInputGrad: Bool
+    private let params: ParameterStore
+    private let name: String
 
     init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, resample: Resampling,
          in inChannels: Int, out outChannels: Int, computesInputGrad: Bool = true) {
         self.resample = resample
         self.computesInputGrad = computesInputGrad
+        self.params = params
+        self.name = name
         reduce = ConvBNLeaky(params, buffers: buffers, name + ".1", in: inChannels, out: outChannels, kernel: 1,
                              computesInputGrad: computesInputGrad)
         spatial = ConvBNLeaky(params, buffers: buffers, name + ".2", in: outChannels, out: outChannels, kernel: 3)
@@ -60,10 +64,14 @@ final class FusionBranch {
         spatial.forward(reduce.forward(resample.forward(x), context), context)
     }
 
-    /// Parameter gradients, and ∂L/∂x unless the branch reads a frozen input (then nil).
+    /// Parameter gradients, and ∂L/∂x unless the branch reads a frozen input (then nil); tells the store
+    /// as each convolution's gradients are final.
     @discardableResult
     func backward(_ dy: Tensor) -> Tensor? {
-        let dReduced = reduce.backward(spatial.backward(dy))
+        let dSpatial = spatial.backward(dy)
+        params.finishGradients(under: name + ".2")
+        let dReduced = reduce.backward(dSpatial)
+        params.finishGradients(under: name + ".1")
         return computesInputGrad ? resample.backward(dReduced) : nil
     }
 }
@@ -110,20 +118,16 @@ public final class MultiScaleFusion {
     }
 
     /// Backpropagates ∂L/∂V into the fusion's parameters, and into the input maps when enabled, telling
-    /// the store as each branch's gradients are final.
+    /// the store as each convolution's gradients are final.
     public func backward(_ dV: Tensor) {
         catS.backward(top.backward(dV))
         params.finishGradients(under: name + ".top_proj")
         catM2.backward(down1.backward(catS.firstGrad)!)
-        params.finishGradients(under: name + ".down_modules.1")
         catL.backward(down0.backward(catM2.firstGrad)!)
-        params.finishGradients(under: name + ".down_modules.0")
         middleGrad.copy(from: catM2.secondGrad)
         accumulate(upFromMiddle.backward(catL.firstGrad)!, into: middleGrad)
-        params.finishGradients(under: name + ".up_modules.0")
         catM.backward(middleGrad)
         let fromTop = upFromTop.backward(catM.firstGrad)
-        params.finishGradients(under: name + ".up_modules.1")
         guard computesInputGrads, let fromTop else { return }
         f52Grad.copy(from: catL.secondGrad)
         f26Grad.copy(from: catM.secondGrad)

@@ -56,6 +56,9 @@ public final class GradientReducer {
     public private(set) var lastBuckets: [[Range<Int>]] = []
     /// Seconds the last `finish` waited for buckets (with overlap: the communication backward did not hide).
     public private(set) var lastWait = 0.0
+    /// Seconds of the last step from its first bucket to `finish`: how long backward could hide communication.
+    public private(set) var lastWindow = 0.0
+    private var firstCut: UInt64?
 
     /// A reducer of `params`'s gradient over `communicator`'s ranks.
     public init(params: ParameterStore, communicator: Communicator, settings: GradientSyncSettings = GradientSyncSettings()) {
@@ -75,7 +78,7 @@ public final class GradientReducer {
     /// overlap, summed at once).
     public func begin() {
         finished = Array(repeating: false, count: params.refs.count)
-        (waiting, waitingValues, lastBuckets) = ([], 0, [])
+        (waiting, waitingValues, lastBuckets, firstCut) = ([], 0, [], nil)
         guard ranks > 1 else { return }
         params.gradientsFinished = { [unowned self] in self.take($0) }
     }
@@ -84,9 +87,10 @@ public final class GradientReducer {
     public func finish() {
         params.gradientsFinished = nil
         guard ranks > 1 else { return }
+        let start = DispatchTime.now()
+        lastWindow = Double(start.uptimeNanoseconds - (firstCut ?? start.uptimeNanoseconds)) / 1e9
         take(finished.indices.filter { !finished[$0] })
         cutBucket(waitingValues)
-        let start = DispatchTime.now()
         if let worker {
             worker.waitUntilDone()
         } else {
@@ -126,6 +130,7 @@ public final class GradientReducer {
         }
         waitingValues -= count
         lastBuckets.append(bucket)
+        if firstCut == nil { firstCut = DispatchTime.now().uptimeNanoseconds }
         worker?.submit(bucket)
     }
 }
@@ -158,14 +163,7 @@ private final class BucketTransport: @unchecked Sendable {
 
     func reduce(_ bucket: [Range<Int>]) {
         if let residual {
-            for range in bucket {
-                for i in range {
-                    let value = grads[i] + residual[i]
-                    let sent = value.roundedToBFloat16
-                    residual[i] = value.isFinite ? value - sent : 0
-                    grads[i] = sent
-                }
-            }
+            for range in bucket { roundToBFloat16KeepingResidual(grads + range.lowerBound, residual: residual + range.lowerBound, range.count) }
         }
         if bucket.count == 1, let range = bucket.first {
             communicator.allReduceGradient(UnsafeMutableBufferPointer(start: grads + range.lowerBound, count: range.count), wire: wire)

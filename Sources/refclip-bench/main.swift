@@ -29,6 +29,7 @@ let suites: [String: (Communicator) -> Void] = [
     "detector": runDetectorBenchmark,
     "paper-detector": runPaperDetectorBenchmark,
     "teacher-step": { runTeacherStepThroughput($0, globalBatch: stepBatch) },
+    "scale": runScaleBenchmark,
 ]
 guard !requested.isEmpty, requested.allSatisfy({ suites[$0] != nil }) else {
     FileHandle.standardError.write(Data("usage: refclip-bench SUITE… [--batch N] (suites: \(suites.keys.sorted().joined(separator: ", ")))\n".utf8))
