@@ -86,7 +86,7 @@ func runScaleBenchmark(_ comm: Communicator) {
         var computeOnly = 0.0
         // REFCLIP_BENCH_BUCKETS: more bucket sizes (MiB) to run overlapped in f32 after the four defaults.
         let extraBuckets = (environment["REFCLIP_BENCH_BUCKETS"] ?? "").split(separator: ",").compactMap { Double($0) }
-        let configurations = [(false, GradientWire.f32, 25.0), (true, .f32, 25), (false, .bf16, 25), (true, .bf16, 25)] + extraBuckets.map { (true, .f32, $0) }
+        let configurations = [(false, GradientWire.f32, 8.0), (true, .f32, 8), (false, .bf16, 8), (true, .bf16, 8)] + extraBuckets.map { (true, .f32, $0) }
         for (overlap, wire, bucketMB) in configurations {
             let run = makeStep(world, perRank, GradientSyncSettings(bucketBytes: Int(bucketMB * 1_048_576), overlap: overlap, wire: wire))
             _ = run(0)
@@ -106,7 +106,7 @@ func runScaleBenchmark(_ comm: Communicator) {
             let sentMiB = bytes.isEmpty ? -1 : Double(bytes.sorted()[bytes.count / 2]) / 1_048_576
             if world.isRoot {
                 if !overlap && wire == .f32 { report("compute only (overlap off, less its wait)", String(format: "%.3f s", computeOnly)) }
-                report("overlap \(overlap ? "on" : "off"), \(wire)" + (bucketMB == 25 ? "" : String(format: ", %g MiB buckets", bucketMB)), String(format: "%.3f s per step (%.2f samples/s)", step, Double(globalBatch) / step),
+                report("overlap \(overlap ? "on" : "off"), \(wire)" + (bucketMB == 8 ? "" : String(format: ", %g MiB buckets", bucketMB)), String(format: "%.3f s per step (%.2f samples/s)", step, Double(globalBatch) / step),
                        String(format: "%.2f × compute; exposed communication %.0f%% of the step; waited %.3f s; %.1f MiB sent per step; CPU %.2f s",
                               step / computeOnly, 100 * max(0, step - computeOnly) / step, wait, sentMiB, median(cpu)))
             }

@@ -1,7 +1,7 @@
 """scale_model.py — the α–β model of refclip's gradient all-reduce, fitted to `refclip-bench scale`
 runs (bench-scale.sh writes them), and what it predicts for 8–256 hosts.
 
-    python3 scale_model.py RUN.txt…        # the "scale-json:" lines of each run
+    python3 scale_model.py [--bucket-mib 8] RUN.txt…        # the "scale-json:" lines of each run
 
 Model. A ring all-reduce of n bytes over W hosts in k buckets takes
     T(n, W) = k · 2(W − 1) · α + 2(W − 1)/W · n · β,
@@ -12,7 +12,7 @@ A step with overlap costs compute + max(T(last bucket), T(gradient) − H): back
 communication for H, measured from the first bucket to the step's wait (`window`, as a share of
 compute), and the last bucket cannot start before backward ends. Compute per sample is the 2-host run's
 (one core per rank; the 4-host runs share the machine's 2 cores); per-rank batches 1, 4, 16 scale it
-linearly, which flatters batch 1 (small batches run fewer FLOP/s, issue 24).
+linearly, which flatters batch 1 (small batches run at fewer FLOP/s).
 Predicted links: β = 8 / rate at 10, 25, 100 Gbit/s; α the one measured on the fastest link here plus
 50 µs (half of a 0.1 ms round trip, which this kernel cannot add: it has no netem). The TCP stack of
 this machine moves at most what its unshaped-rate β says per host; a host that slow runs every link
@@ -42,7 +42,11 @@ def fit(points):
 
 
 def main():
-    data = list(records(sys.argv[1:]))
+    args = sys.argv[1:]
+    bucket_mib = 8.0
+    if args[:1] == ["--bucket-mib"]:
+        bucket_mib, args = float(args[1]), args[2:]
+    data = list(records(args))
     if not data:
         sys.exit("scale_model.py: no scale-json lines in the given files")
     rings = defaultdict(list)
@@ -50,17 +54,19 @@ def main():
         if r["kind"] == "allreduce" and r["method"].startswith("allReduceGradient, f32"):
             rings[(r["link"], r["hosts"])].append((r["mib"] * 1048576, r["seconds"]))
     print("### Fitted α–β (allReduceGradient, f32: the ring)\n\n| link | hosts | α (per message) | β⁻¹ (bytes/s) |\n|---|---:|---:|---:|")
-    alphas, betas = {}, {}
+    fitted = {}
     for (link, hosts), points in sorted(rings.items()):
         small = min(points)
         _, b = fit([p for p in points if p[0] >= 1048576])
-        alpha, beta = small[1] / (2 * (hosts - 1)), b * hosts / (2 * (hosts - 1))
-        alphas[link], betas[link] = max(alphas.get(link, 0), alpha), max(betas.get(link, 0), beta)
-        print(f"| {link} | {hosts} | {alpha * 1e6:.0f} µs | {1 / beta / 1e6:.0f} MB/s |")
+        fitted[(link, hosts)] = (small[1] / (2 * (hosts - 1)), b * hosts / (2 * (hosts - 1)))
+        print(f"| {link} | {hosts} | {fitted[(link, hosts)][0] * 1e6:.0f} µs | {1 / fitted[(link, hosts)][1] / 1e6:.0f} MB/s |")
 
     every = [r for r in data if r["kind"] == "step"]
-    steps = [r for r in every if r.get("bucket_mib", 25) == 25]
-    print("\n### Measured steps (global batch 8, one rank × one BLAS thread per host)\n")
+    # The main configurations are the bucket size the overlap-off runs used; others are extra sizes.
+    main_bucket = max(set(r.get("bucket_mib", 8) for r in every if not r["overlap"]) or {8},
+                      key=lambda b: sum(1 for r in every if r.get("bucket_mib", 8) == b))
+    steps = [r for r in every if r.get("bucket_mib", 8) == main_bucket]
+    print(f"\n### Measured steps (global batch 8, one rank × one BLAS thread per host, {main_bucket:g} MiB buckets)\n")
     print("| model | link | hosts | compute | overlap off, f32 | overlap on, f32 | overlap on, bf16 | bytes sent per step, f32 → bf16 |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     by = {(r["model"], r["link"], r["hosts"], r["overlap"], r["wire"]): r for r in steps}
@@ -75,16 +81,20 @@ def main():
               f"{on['sent_bytes'] / 1048576:.1f} → {bf['sent_bytes'] / 1048576:.1f} MiB |")
 
     sizes = [r for r in every if r["overlap"] and r["wire"] == "f32"]
-    if len({r.get("bucket_mib", 25) for r in sizes}) > 1:
+    if len({r.get("bucket_mib", 8) for r in sizes}) > 1:
         print("\n### Bucket size (overlap on, f32)\n\n| model | link | hosts | bucket | step | × compute | waited |\n|---|---|---:|---:|---:|---:|---:|")
-        for r in sorted(sizes, key=lambda r: (r["model"], r["link"], r["hosts"], r.get("bucket_mib", 25))):
-            print(f"| {r['model']} | {r['link']} | {r['hosts']} | {r.get('bucket_mib', 25):g} MiB | {r['step']:.2f} s | "
+        for r in sorted(sizes, key=lambda r: (r["model"], r["link"], r["hosts"], r.get("bucket_mib", 8))):
+            print(f"| {r['model']} | {r['link']} | {r['hosts']} | {r.get('bucket_mib', 8):g} MiB | {r['step']:.2f} s | "
                   f"{r['step'] / r['compute']:.2f} | {r['wait']:.3f} s |")
 
-    fastest = min(betas, key=betas.get) if betas else None
-    alpha = (alphas[fastest] if fastest else 50e-6) + 50e-6
-    software = betas[fastest] if fastest else 0.0
-    print(f"\n### Predicted: teacher at the reference size, overlap on, f32, 25 MiB buckets (α = {alpha * 1e6:.0f} µs)\n")
+    # The fewest hosts (each on a core of its own: more hosts than cores time-share them, which shows as
+    # latency) on the fastest link.
+    fewest = min(h for _, h in fitted) if fitted else 2
+    own = {link: ab for (link, h), ab in fitted.items() if h == fewest}
+    fastest = min(own, key=lambda link: own[link][1]) if own else None
+    alpha = (own[fastest][0] if fastest else 50e-6) + 50e-6
+    software = own[fastest][1] if fastest else 0.0
+    print(f"\n### Predicted: teacher at the reference size, overlap on, f32, {bucket_mib:g} MiB buckets (α = {alpha * 1e6:.0f} µs)\n")
     base = {}
     for r in steps:
         if r["overlap"] and r["wire"] == "f32" and r["hosts"] == 2:
@@ -96,7 +106,7 @@ def main():
     per_sample = teacher["compute"] / teacher["per_rank"]
     hidden_share = teacher["window"] / teacher["compute"]
     gradient = teacher["parameters"] * 4
-    bucket = 25 * 1048576
+    bucket = int(bucket_mib * 1048576)
     k = math.ceil(gradient / bucket)
     last = gradient - (k - 1) * bucket
     print(f"Efficiency = compute / step; below 90 % communication shows. Rows: the link's rate; then, in brackets, a host whose "
