@@ -76,9 +76,9 @@ func runScaleBenchmark(_ comm: Communicator) {
     }
 
     let globalBatch = 8, perRank = globalBatch / world.size
-    for (title, parameters, makeStep) in [("teacher", RefCLIPTeacher(shape: referenceTeacher, seed: 1).params.count, scaleTeacherStep),
-                                          ("student", SimRECStudent(shape: referenceStudent, seed: 1).params.count, scaleStudentStep)]
-        as [(String, Int, (Communicator, Int, GradientSyncSettings) -> (Int) -> GradientReducer)] where parts.contains(title) {
+    for (title, parameters, makeStep) in [("teacher", RefCLIPTeacher(shape: referenceTeacher, seed: 1).params.count, teacherSteps),
+                                          ("student", SimRECStudent(shape: referenceStudent, seed: 1).params.count, studentSteps)]
+        as [(String, Int, StepMaker)] where parts.contains(title) {
         if world.isRoot {
             reportHeader(String(format: "%@ step, reference size (%.1f M parameters), global batch %d over %d hosts, link %@",
                                 title, Double(parameters) / 1e6, globalBatch, world.size, link))
@@ -114,31 +114,6 @@ func runScaleBenchmark(_ comm: Communicator) {
                   "step": step, "wait": wait, "window": median(windows), "compute": computeOnly, "sent_bytes": sentMiB * 1_048_576,
                   "cpu": median(cpu), "bucket_mib": bucketMB])
         }
-    }
-}
-
-/// A teacher step on random reference-size inputs with the given gradient sync; each call runs step n
-/// and returns the reducer that summed its gradient.
-private func scaleTeacherStep(_ comm: Communicator, perRank: Int, sync: GradientSyncSettings) -> (Int) -> GradientReducer {
-    let step = TeacherStep(model: RefCLIPTeacher(shape: referenceTeacher, seed: 1), settings: OptimizerSettings(), communicator: comm, sync: sync)
-    let inputs = randomTeacherInputs(batch: perRank, seed: UInt64(10 + comm.rank))
-    let samples = Array(comm.rank * perRank ..< (comm.rank + 1) * perRank)
-    return { n in
-        _ = step.step(inputs, .training(step: RandomKey(seed: 2).child(n), samples: samples, communicator: comm), lr: 1e-4)
-        return step.reducer
-    }
-}
-
-/// The same for the student.
-private func scaleStudentStep(_ comm: Communicator, perRank: Int, sync: GradientSyncSettings) -> (Int) -> GradientReducer {
-    let step = StudentStep(model: SimRECStudent(shape: referenceStudent, seed: 1), settings: OptimizerSettings(), communicator: comm, sync: sync)
-    let inputs = randomTeacherInputs(batch: perRank, seed: UInt64(10 + comm.rank))
-    let targets = (0 ..< perRank).map { i -> [Float] in [Float(20 * i), 40, Float(20 * i + 150), 260] }
-    let samples = Array(comm.rank * perRank ..< (comm.rank + 1) * perRank)
-    return { n in
-        _ = step.step(maps: [inputs.f52, inputs.f26, inputs.f13], tokenIDs: inputs.tokenIDs, targets: targets, inputSize: 416,
-                      globalBatch: perRank * comm.size, .training(step: RandomKey(seed: 2).child(n), samples: samples, communicator: comm), lr: 1e-4)
-        return step.reducer
     }
 }
 

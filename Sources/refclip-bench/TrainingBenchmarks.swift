@@ -30,24 +30,30 @@ func randomTeacherInputs(batch: Int, seed: UInt64) -> TeacherInputs {
     return TeacherInputs(f52: map(256, 52, 1), f26: map(512, 26, 2), f13: map(1024, 13, 3), anchorBoxes: boxes, tokenIDs: ids)
 }
 
-/// Samples per second over `steps` training steps after one warm-up step; `makeStep` builds a model on
-/// `comm` with `perRank` images per rank and returns a function running step n.
-func throughput(_ comm: Communicator, perRank: Int, steps: Int, _ makeStep: (Communicator, Int) -> (Int) -> Void) -> Double {
-    let run = makeStep(comm, perRank)
-    run(0)
+/// Builds a model on a communicator with a per-rank batch and gradient sync, and returns a function
+/// running step n that gives back the reducer that summed its gradient.
+typealias StepMaker = (Communicator, Int, GradientSyncSettings) -> (Int) -> GradientReducer
+
+/// Samples per second over `steps` training steps after one warm-up step, with the default gradient sync.
+func throughput(_ comm: Communicator, perRank: Int, steps: Int, _ makeStep: StepMaker) -> Double {
+    let run = makeStep(comm, perRank, GradientSyncSettings())
+    _ = run(0)
     comm.barrier()
     let start = DispatchTime.now().uptimeNanoseconds
-    for n in 1 ... steps { run(n) }
+    for n in 1 ... steps { _ = run(n) }
     comm.barrier()
     return Double(steps * perRank * comm.size) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
 }
 
 /// Teacher steps on random inputs.
-func teacherSteps(_ comm: Communicator, perRank: Int) -> (Int) -> Void {
-    let step = TeacherStep(model: RefCLIPTeacher(shape: referenceTeacher, seed: 1), settings: OptimizerSettings(), communicator: comm)
+func teacherSteps(_ comm: Communicator, perRank: Int, sync: GradientSyncSettings) -> (Int) -> GradientReducer {
+    let step = TeacherStep(model: RefCLIPTeacher(shape: referenceTeacher, seed: 1), settings: OptimizerSettings(), communicator: comm, sync: sync)
     let inputs = randomTeacherInputs(batch: perRank, seed: UInt64(10 + comm.rank))
     let samples = Array(comm.rank * perRank ..< (comm.rank + 1) * perRank)
-    return { n in _ = step.step(inputs, .training(step: RandomKey(seed: 2).child(n), samples: samples, communicator: comm), lr: 1e-4) }
+    return { n in
+        _ = step.step(inputs, .training(step: RandomKey(seed: 2).child(n), samples: samples, communicator: comm), lr: 1e-4)
+        return step.reducer
+    }
 }
 
 /// The reference student: one language layer, the shipped configs' coordinate channels.
@@ -58,15 +64,15 @@ let referenceStudent: StudentShape = {
 }()
 
 /// Student steps on random inputs and targets.
-func studentSteps(_ comm: Communicator, perRank: Int) -> (Int) -> Void {
-    let step = StudentStep(model: SimRECStudent(shape: referenceStudent, seed: 1),
-                           settings: OptimizerSettings(), communicator: comm)
+func studentSteps(_ comm: Communicator, perRank: Int, sync: GradientSyncSettings) -> (Int) -> GradientReducer {
+    let step = StudentStep(model: SimRECStudent(shape: referenceStudent, seed: 1), settings: OptimizerSettings(), communicator: comm, sync: sync)
     let inputs = randomTeacherInputs(batch: perRank, seed: UInt64(10 + comm.rank))
     let targets = (0 ..< perRank).map { i -> [Float] in [Float(20 * i), 40, Float(20 * i + 150), 260] }
     let samples = Array(comm.rank * perRank ..< (comm.rank + 1) * perRank)
     return { n in
         _ = step.step(maps: [inputs.f52, inputs.f26, inputs.f13], tokenIDs: inputs.tokenIDs, targets: targets, inputSize: 416,
                       globalBatch: perRank * comm.size, .training(step: RandomKey(seed: 2).child(n), samples: samples, communicator: comm), lr: 1e-4)
+        return step.reducer
     }
 }
 
@@ -79,8 +85,7 @@ func timedSteps(perRank: Int) -> Int { max(2, 24 / perRank) }
 /// with W × (1 rank at B/W). A smaller per-rank batch can run faster per sample, which lifts strong
 /// scaling above 100%: the table says so when the measurement at B/W shows it, and calls anything
 /// else above 100% noise.
-func benchmarkTraining(_ comm: Communicator, title: String, parameters: Int, globalBatch: Int,
-                       _ makeStep: (Communicator, Int) -> (Int) -> Void) {
+func benchmarkTraining(_ comm: Communicator, title: String, parameters: Int, globalBatch: Int, _ makeStep: StepMaker) {
     let ranks = comm.size, perRank = globalBatch / ranks
     var single = 0.0, singleTwoThreads = 0.0, singlePerRank = 0.0
     if comm.isRoot {
