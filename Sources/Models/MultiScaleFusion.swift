@@ -64,6 +64,9 @@ final class FusionBranch {
         spatial.forward(reduce.forward(resample.forward(x), context), context)
     }
 
+    /// Its two blocks in forward order.
+    var blocks: [ConvBNLeaky] { [reduce, spatial] }
+
     /// Parameter gradients, and ∂L/∂x unless the branch reads a frozen input (then nil); tells the store
     /// as each convolution's gradients are final.
     @discardableResult
@@ -106,6 +109,11 @@ public final class MultiScaleFusion {
         down1 = FusionBranch(params, buffers: buffers, name + ".down_modules.1", resample: AvgPool2x2(), in: m2, out: half)
         top = ConvBNLeaky(params, buffers: buffers, name + ".top_proj", in: s2, out: shape.hidden, kernel: 1)
     }
+
+    /// The conv–BatchNorm–rectifier blocks in forward order (up_modules.1, up_modules.0, down_modules.0,
+    /// down_modules.1, each .1 then .2, then top_proj). After a forward each block's `norm.output`
+    /// holds its rectifier's inputs, which that rectifier's backward reads to choose its slope.
+    public var blocks: [ConvBNLeaky] { [upFromTop, upFromMiddle, down0, down1].flatMap(\.blocks) + [top] }
 
     /// V [B, H, h13, w13] from the maps f52 [B, c52, 4h, 4w], f26 [B, c26, 2h, 2w], f13 [B, c13, h, w].
     @discardableResult

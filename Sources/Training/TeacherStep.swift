@@ -23,6 +23,10 @@ public final class TeacherStep {
     /// Sums the gradient over ranks while backward runs.
     public let reducer: GradientReducer
     private let combinedTextGrad = Tensor(), weightedCellGrad = Tensor()
+    /// Called between the forward (with the loss) and the model's backward: what backward will read can
+    /// be inspected or changed there. The reference tests use it to reverse rectifier decisions that
+    /// float32 rounding leaves undetermined (Tests/TrainingTests/UndeterminedDecisions.swift).
+    public var beforeBackward: (() -> Void)?
 
     public init(model: RefCLIPTeacher, settings: OptimizerSettings, communicator: Communicator, consistencyWeight: Float = 0,
                 sync: GradientSyncSettings = GradientSyncSettings()) {
@@ -53,8 +57,10 @@ public final class TeacherStep {
             weightedCellGrad.reshape(cells.shape)
             for i in 0 ..< text.count { combinedTextGrad.data[i] = loss.textGrad.data[i] + consistencyWeight * consistency.textGrad.data[i] }
             for i in 0 ..< cells.count { weightedCellGrad.data[i] = consistencyWeight * consistency.cellGrad.data[i] }
+            beforeBackward?()
             model.backward(anchorGrad: loss.anchorGrad, textGrad: combinedTextGrad, cellGrad: weightedCellGrad)
         } else {
+            beforeBackward?()
             model.backward(anchorGrad: loss.anchorGrad, textGrad: loss.textGrad)
         }
         lastTextCosine = meanPairwiseCosine(text)

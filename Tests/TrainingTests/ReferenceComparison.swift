@@ -71,11 +71,15 @@ struct ReferenceComparison {
         return max(base, ReferenceTolerance.measuredRounding * distance(single, double))
     }
 
-    /// A forward value against the reference, relative to its norm.
-    private func compare(_ ours: [Float], _ key: String, shape: [Int], into findings: inout [String]) throws {
+    /// A forward value against the reference, relative to its norm, or to `scale` where that is larger
+    /// (the size of the terms a value near zero was summed from).
+    private func compare(_ ours: [Float], _ key: String, shape: [Int], scale: Double = 0, into findings: inout [String]) throws {
         let reference = try fixture.floats(key, shape: shape)
-        let error = relativeError(ours.map(Double.init), reference.map(Double.init))
-        let tolerance = try allowed(key, base: ReferenceTolerance.forward, shape: shape, distance: relativeError)
+        let relative = { (a: [Double], b: [Double]) in
+            distance(a, b) / max(distance(a, a.map { _ in 0 }), distance(b, b.map { _ in 0 }), scale, 1e-12)
+        }
+        let error = relative(ours.map(Double.init), reference.map(Double.init))
+        let tolerance = try allowed(key, base: ReferenceTolerance.forward, shape: shape, distance: relative)
         if !(error <= tolerance) { findings.append("\(key): relative error \(error) (allowed \(tolerance))") }
     }
 
@@ -124,13 +128,16 @@ struct ReferenceComparison {
         for mode in ["trainbn", "evalbn"] {
             let model = try teacher()
             let step = TeacherStep(model: model, settings: OptimizerSettings(), communicator: SingleProcessCommunicator())
-            let loss = step.computeGradients(try fixture.inputs(), fixture.context(mode))
+            let search = DecisionSearch(step: step, inputs: try fixture.inputs(), context: fixture.context(mode))
+            let loss = search.run()
             if model.selectedCells != (try fixture.integers("\(mode).mid.selected_cells", shape: [b, k])) {
                 findings.append("\(mode).mid.selected_cells: another selection")
             }
             try compare(model.linearVS.output.array, "\(mode).mid.x_new", shape: [b, k, d], into: &findings)
             try compare(model.linearTS.output.array, "\(mode).mid.y_new", shape: [b, d], into: &findings)
-            try compare(step.lastLogits.array, "\(mode).mid.logits", shape: [b, 2 * b - 1], into: &findings)
+            // A logit near zero is a dot product of terms up to ‖T_t‖·‖V_a,s‖ in size: the scale of its rounding.
+            let terms = largestRowNorm(model.linearTS.output) * largestRowNorm(model.linearVS.output)
+            try compare(step.lastLogits.array, "\(mode).mid.logits", shape: [b, 2 * b - 1], scale: terms, into: &findings)
             let expected = Double(try fixture.floats("\(mode).loss", shape: [1])[0])
             let lossTolerance = try allowed("\(mode).loss", base: ReferenceTolerance.forward * abs(expected), shape: [1]) { abs($0[0] - $1[0]) }
             if !(abs(loss - expected) <= lossTolerance) { findings.append("\(mode).loss: \(loss), reference \(expected) (allowed ±\(lossTolerance))") }
@@ -138,20 +145,74 @@ struct ReferenceComparison {
             if !(abs(loss - exact) <= max(lossTolerance, ReferenceTolerance.forward * abs(expected))) {
                 findings.append("\(mode).loss: \(loss), reference in float64 \(exact)")
             }
-            let scale = try referenceGradientNorm(model, mode)
-            var worst = 0.0
-            for ref in model.params.refs {
-                let key = "\(mode).grad.\(ref.name)"
-                let reference = try fixture.floats(key, shape: ref.shape).map(Double.init)
-                let ours = model.params.gradArray(ref).map(Double.init)
-                let difference = distance(ours, reference), norm = distance(reference, Array(repeating: 0, count: reference.count))
-                let tolerance = try allowed(key, base: ReferenceTolerance.gradient * norm + ReferenceTolerance.gradientFloor * scale, shape: ref.shape, distance: distance)
-                if !(difference <= tolerance) { findings.append("\(mode): ∂L/∂\(ref.name) differs by \(difference) (reference norm \(norm), allowed \(tolerance))") }
-                if norm > ReferenceTolerance.gradientFloor * scale { worst = max(worst, difference / norm) }
+            let match = try matchGradient(search, against: "\(mode).grad.")
+            findings += match.findings
+            largest[mode] = match.worst
+            let params = model.params
+            if fixture.file.contains("fp64.\(mode).grad.\(params.refs[0].name)") {
+                largest["fp64." + mode] = try largestDifferenceFromFloat64(params, mode) { params.gradArray($0) }
+                largest["reference fp64." + mode] = try largestDifferenceFromFloat64(params, mode) { try fixture.floats("\(mode).grad.\($0.name)", shape: $0.shape) }
             }
-            largest[mode] = worst
         }
         return (findings, largest)
+    }
+
+    /// The largest ‖gradient − float64 reference‖ / ‖float64 reference‖ of `mode` over tensors that do
+    /// not vanish by symmetry, for the gradient `gradient` gives per parameter.
+    private func largestDifferenceFromFloat64(_ params: ParameterStore, _ mode: String, _ gradient: (ParameterRef) throws -> [Float]) throws -> Double {
+        let exact = try params.refs.map { try fixture.floats("fp64.\(mode).grad.\($0.name)", shape: $0.shape).map(Double.init) }
+        let norms = exact.map { distance($0, Array(repeating: 0, count: $0.count)) }
+        let scale = norms.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
+        return try zip(params.refs, zip(exact, norms)).filter { $0.1.1 > ReferenceTolerance.gradientFloor * scale }.map { ref, reference in
+            distance(try gradient(ref).map(Double.init), reference.0) / reference.1
+        }.max() ?? 0
+    }
+
+    /// Our gradient of the step `search` just ran against the reference's under `prefix`: as computed,
+    /// or, when that differs, with the undetermined rectifier decisions reversed that explain the
+    /// difference (printed), if that meets every tolerance. Leaves the compared gradient in the model's
+    /// store; returns its findings, the largest relative difference of a tensor that does not vanish by
+    /// symmetry, and the reversals taken.
+    private func matchGradient(_ search: DecisionSearch, against prefix: String) throws
+        -> (findings: [String], worst: Double, reversed: [RectifierInput]) {
+        let params = search.step.model.params
+        var tolerances: [Double] = [], norms: [Double] = [], reference: [Float] = []
+        for ref in params.refs {
+            let values = try fixture.floats(prefix + ref.name, shape: ref.shape)
+            reference += values
+            norms.append(values.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
+        }
+        let scale = norms.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
+        for (ref, norm) in zip(params.refs, norms) {
+            tolerances.append(try allowed(prefix + ref.name, base: ReferenceTolerance.gradient * norm + ReferenceTolerance.gradientFloor * scale,
+                                          shape: ref.shape, distance: distance))
+        }
+        func compared() -> (findings: [String], worst: Double) {
+            var findings: [String] = [], worst = 0.0
+            for (i, ref) in params.refs.enumerated() {
+                let ours = params.gradArray(ref).map(Double.init), theirs = reference[ref.offset ..< ref.offset + ref.count].map(Double.init)
+                let difference = distance(ours, theirs)
+                if !(difference <= tolerances[i]) {
+                    findings.append("\(prefix.dropLast()): ∂L/∂\(ref.name) differs by \(difference) (reference norm \(norms[i]), allowed \(tolerances[i]))")
+                }
+                if norms[i] > ReferenceTolerance.gradientFloor * scale { worst = max(worst, difference / norms[i]) }
+            }
+            return (findings, worst)
+        }
+        let plain = compared()
+        guard !plain.findings.isEmpty else { return (plain.findings, plain.worst, []) }
+        let weights = params.refs.enumerated().flatMap { i, ref in Array(repeating: 1 / (tolerances[i] * tolerances[i]), count: ref.count) }
+        let reversed = search.explaining(reference, weights: weights)
+        guard !reversed.isEmpty else { return (plain.findings, plain.worst, []) }
+        search.run(reversing: reversed)
+        let explained = compared()
+        guard explained.findings.isEmpty else {
+            search.run()
+            return (plain.findings + ["\(prefix.dropLast()): reversing \(reversed) still leaves \(explained.findings.count) tensors apart"], plain.worst, [])
+        }
+        print("\(prefix.dropLast()): equal to the reference with \(reversed.count) rectifier decision(s) float32 leaves open taken its way: "
+              + reversed.map(\.description).joined(separator: "; "))
+        return (explained.findings, explained.worst, reversed)
     }
 
     /// The recorded clip + Adam steps from the fixture's weights: each step's loss and gradient norm,
@@ -169,9 +230,16 @@ struct ReferenceComparison {
         if checkedSteps.isEmpty { findings.append("the fixture records parameters after no step") }
         let initial = model.params.values.array
         let rounding = try StepRounding(fixture, model, steps: recorded)
+        let context = fixture.context("trainbn"), lr = fixture.learningRate
+        var decided: [Int: [RectifierInput]] = [:]
         for n in 1 ... recorded {
-            let result = step.step(inputs, fixture.context("trainbn"), lr: fixture.learningRate)
-            let lossTolerance = rounding.lossTolerance(step: n, loss: losses[n - 1], learningRate: fixture.learningRate)
+            if decided[n] == nil {
+                decided.merge(try undeterminedDecisions(step, inputs, from: n, checkedSteps: checkedSteps, conditioned: rounding.conditioned)) { $1 }
+            }
+            DecisionSearch.reverse(decided[n] ?? [], in: step)
+            let result = step.step(inputs, context, lr: lr)
+            step.beforeBackward = nil
+            let lossTolerance = rounding.lossTolerance(step: n, loss: losses[n - 1], learningRate: lr)
             if !(abs(result.loss - Double(losses[n - 1])) <= lossTolerance) {
                 findings.append("loss of step \(n): \(result.loss), reference \(losses[n - 1]) (allowed ±\(lossTolerance))")
             }
@@ -181,7 +249,7 @@ struct ReferenceComparison {
             }
             guard checkedSteps.contains(n) else { continue }
             // Adam moves an element by at most lr per step (eps aside): the bound where rounding decides.
-            let bound = Float(2 * n) * fixture.learningRate
+            let bound = Float(2 * n) * lr
             for ref in model.params.refs {
                 let ours = model.params.array(ref), reference = try fixture.floats("trainbn.after_step\(n).\(ref.name)", shape: ref.shape)
                 var outside = 0, worst: (Float, Int) = (0, 0)
@@ -206,6 +274,53 @@ struct ReferenceComparison {
             if !(worst <= tolerance) { findings.append("\(key): differs by up to \(worst) (allowed \(tolerance))") }
         }
         return findings
+    }
+
+    /// The rectifier decisions float32 leaves open in the forwards of recorded steps from `n` on, taken
+    /// the reference's way, by step. Step `n`'s alone are matched against its gradient where the fixture
+    /// records it (step 1's is the training-mode gradient). Else those of every step up to the next
+    /// recorded parameters are searched together against them (conditioned elements only), replaying the
+    /// steps once per candidate and restoring the state: a parameter difference after step 3 can come from
+    /// a decision in step 3's forward, and one reversed at step 2 would move step 3's. Empty when nothing
+    /// differs or nothing explains it (the checks then report what differs).
+    private func undeterminedDecisions(_ step: TeacherStep, _ inputs: TeacherInputs, from n: Int, checkedSteps: [Int],
+                                       conditioned: [Bool]) throws -> [Int: [RectifierInput]] {
+        let context = fixture.context("trainbn"), params = step.model.params
+        let search = DecisionSearch(step: step, inputs: inputs, context: context)
+        let prefix = n == 1 ? "trainbn.grad." : "trainbn.steps.grad\(n)."
+        if fixture.file.contains(prefix + params.refs[0].name) {
+            search.run()
+            let match = try matchGradient(search, against: prefix)
+            return [n: match.findings.isEmpty ? match.reversed : []]
+        }
+        guard let last = checkedSteps.first(where: { $0 >= n }) else { return [n: []] }
+        let target = try params.refs.flatMap { try fixture.floats("trainbn.after_step\(last).\($0.name)", shape: $0.shape) }
+        let weights = conditioned.map { $0 ? 1 / Double(ReferenceTolerance.parameter * ReferenceTolerance.parameter) : 0 }
+        let saved = StepSnapshot(step)
+        defer { saved.restore(step) }
+        var found: [RectifierInput] = [], collecting = true
+        func parameters(reversing reversed: [RectifierInput]) -> [Float] {
+            saved.restore(step)
+            for k in n ... last {
+                DecisionSearch.reverse(reversed.filter { $0.step == k }, in: step)
+                _ = step.step(inputs, context, lr: fixture.learningRate)
+                if collecting { found += search.undetermined(step: k) }
+            }
+            step.beforeBackward = nil
+            return params.values.array
+        }
+        let plain = parameters(reversing: [])
+        collecting = false
+        let none = Dictionary(uniqueKeysWithValues: (n ... last).map { ($0, [RectifierInput]()) })
+        guard zip(zip(plain, target), conditioned).contains(where: { pair, c in c && !(abs(pair.0 - pair.1) <= ReferenceTolerance.parameter) }) else {
+            return none
+        }
+        let reversed = DecisionSearch.explaining(target, weights: weights, among: found) { parameters(reversing: $0) }
+        if !reversed.isEmpty {
+            print("the parameters after step \(last) equal the reference's with \(reversed.count) rectifier decision(s) float32 leaves open "
+                  + "taken its way: " + reversed.map(\.description).joined(separator: "; "))
+        }
+        return none.merging(Dictionary(grouping: reversed, by: \.step)) { $1 }
     }
 
     /// The inference path: cells, ranks, anchors and boxes exactly; the confidence against the
@@ -240,12 +355,6 @@ struct ReferenceComparison {
     /// Every check's findings.
     func all() throws -> [String] {
         try forwardIntermediates() + lossAndGradients().findings + adamSteps() + prediction()
-    }
-
-    /// The norm of the whole reference gradient of a mode.
-    private func referenceGradientNorm(_ model: RefCLIPTeacher, _ mode: String) throws -> Double {
-        try model.params.refs.map { ref in try fixture.floats("\(mode).grad.\(ref.name)", shape: ref.shape).map { Double($0) * Double($0) }.reduce(0, +) }
-            .reduce(0, +).squareRoot()
     }
 }
 
@@ -304,6 +413,13 @@ private struct StepRounding {
         guard n - 1 < divergence.count else { return base }
         return max(base, ReferenceTolerance.measuredRounding * divergence[n - 1])
     }
+}
+
+/// The largest Euclidean norm of a row (last dimension) of `t`.
+private func largestRowNorm(_ t: Tensor) -> Double {
+    let width = t.shape.last ?? 1
+    return stride(from: 0, to: t.count, by: width).map { row in (row ..< row + width).reduce(0.0) { $0 + Double(t.data[$1]) * Double(t.data[$1]) } }
+        .max().map { $0.squareRoot() } ?? 0
 }
 
 /// The Euclidean distance of two vectors.

@@ -37,23 +37,27 @@ final class ReferenceGridTests: XCTestCase {
         let grid = try Self.grid()
         XCTAssertEqual(grid.count, 25, "5 batch sizes × 4 stress cases, and 5 plain fixtures of a second seed")
         var largest: [String: Double] = [:]
-        print("fixture                          largest relative gradient difference   findings")
-        print("                                    trainbn        evalbn")
+        let columns = ["trainbn", "evalbn", "fp64.trainbn", "fp64.evalbn", "reference fp64.trainbn", "reference fp64.evalbn"]
+        print("fixture                       largest relative gradient difference of a tensor                                       findings")
+        print("                              against the reference       against float64             the reference against float64")
+        print("                              trainbn      evalbn         trainbn      evalbn         trainbn      evalbn")
         for (name, fixture) in grid {
             let comparison = ReferenceComparison(fixture)
             let (gradientFindings, differences) = try comparison.lossAndGradients()
             let findings = try comparison.forwardIntermediates() + gradientFindings + comparison.adamSteps() + comparison.prediction()
-            for (mode, value) in differences { largest[mode] = max(largest[mode] ?? 0, value) }
-            let row = [differences["trainbn"] ?? 0, differences["evalbn"] ?? 0].map { String(format: "%.2e", $0) }.joined(separator: "       ")
-            print("\(name.padding(toLength: 32, withPad: " ", startingAt: 0))   \(row)        \(findings.count)")
+            for (column, value) in differences { largest[column] = max(largest[column] ?? 0, value) }
+            let row = columns.map { String(format: "%.2e", differences[$0] ?? .nan) }.joined(separator: "     ")
+            print("\(name.padding(toLength: 30, withPad: " ", startingAt: 0))\(row)     \(findings.count)")
             for finding in findings.prefix(5) { XCTFail("\(name): \(finding)") }
         }
-        print(String(format: "over the grid                      %.2e       %.2e", largest["trainbn"] ?? 0, largest["evalbn"] ?? 0))
+        print("over the grid                 " + columns.map { String(format: "%.2e", largest[$0] ?? .nan) }.joined(separator: "     "))
     }
 
     /// One BatchNorm statistic of the model (one layer's running variance, or its running mean) changed
     /// by 1e-3 is caught by the forward, gradient and Adam-step checks, on the shipped fixture and on the
-    /// grid's offset fixture at batch 8, whose measured rounding widens the tolerances most.
+    /// grid's offset fixture at batch 8, whose measured rounding widens the tolerances most. The same
+    /// layer's weight changed by 1e-3 is caught in the training-mode gradients: reversing undetermined
+    /// rectifier decisions (UndeterminedDecisions.swift) does not explain a real difference away.
     func testAPerturbedBatchNormStatisticIsCaught() throws {
         let offset = try Self.grid().first { $0.name.hasPrefix("b8-") && $0.name.hasSuffix("offset.safetensors") }
         let fixtures = [("shipped", try ReferenceFixture.load()), ("grid", try XCTUnwrap(offset?.fixture, "the grid's offset fixture at batch 8"))]
@@ -68,9 +72,15 @@ final class ReferenceGridTests: XCTestCase {
                 let forward = try comparison.forwardIntermediates(), gradients = try comparison.lossAndGradients().findings
                 let steps = try comparison.adamSteps()
                 XCTAssertTrue(forward.contains { $0.hasPrefix("evalbn.mid.msf_top13") }, "\(label), \(statistic): the evaluation-mode fusion output")
-                XCTAssertTrue(gradients.contains { $0.hasPrefix("evalbn: ∂L/∂") }, "\(label), \(statistic): the evaluation-mode gradients")
+                XCTAssertTrue(gradients.contains { $0.hasPrefix("evalbn.grad: ∂L/∂") }, "\(label), \(statistic): the evaluation-mode gradients")
                 XCTAssertTrue(steps.contains { $0.contains("\(layer).\(statistic)") }, "\(label), \(statistic): the statistic after the steps")
             }
+            let weight = ReferenceComparison(fixture) { model in
+                let ref = model.params.ref("\(layer).weight")!
+                model.params.set(ref, model.params.array(ref).map { $0 * (1 + 1e-3) })
+            }
+            let gradients = try weight.lossAndGradients().findings
+            XCTAssertTrue(gradients.contains { $0.hasPrefix("trainbn.grad: ∂L/∂") }, "\(label), weight: the training-mode gradients")
         }
     }
 }
