@@ -1,5 +1,5 @@
 // CommunicationBenchmarks.swift — all-reduce bandwidth of a 64 MiB Float buffer: the communicator
-// (chunked) against one plain MPI_Allreduce call. Run under mpirun with 2 or more ranks.
+// (chunked) against one plain MPI_Allreduce call, interleaved. Run under mpirun with 2 or more ranks.
 
 import CMPI
 import Distributed
@@ -17,15 +17,15 @@ func runAllReduceBenchmark(_ comm: Communicator) {
     let bytes = Double(count * MemoryLayout<Float>.stride)
 
     comm.barrier()
-    let chunked = medianSeconds(repeats: 7) {
-        comm.allReduce(buffer, .sum)
-        comm.barrier()
-    }
-    let plain = medianSeconds(repeats: 7) {
-        _ = MPI_Allreduce(refclip_mpi_in_place(), buffer.baseAddress, Int32(count), refclip_mpi_float(), refclip_mpi_sum(),
-                          refclip_mpi_comm_world())
-        comm.barrier()
-    }
+    let seconds = interleavedMedianSeconds(repeats: 7, [
+        { comm.allReduce(buffer, .sum); comm.barrier() },
+        {
+            _ = MPI_Allreduce(refclip_mpi_in_place(), buffer.baseAddress, Int32(count), refclip_mpi_float(), refclip_mpi_sum(),
+                              refclip_mpi_comm_world())
+            comm.barrier()
+        },
+    ])
+    let (chunked, plain) = (seconds[0], seconds[1])
     if comm.isRoot {
         reportHeader("All-reduce, \(comm.size) ranks, 64 MiB Float32")
         let chunkedRate = bytes / chunked / 1e9, plainRate = bytes / plain / 1e9

@@ -2,8 +2,8 @@
 // mpirun with one rank per host (cluster/harness/bench-scale.sh does, over shaped namespace links).
 //
 // 1. All-reduce of 4 KiB to 64 MiB of float32: the communicator's allReduce, one plain MPI_Allreduce,
-//    and allReduceGradient in f32 and bf16 — bandwidth, and the bytes each put on this host's
-//    interface (its kernel counter, /sys/class/net/IFACE/statistics/tx_bytes).
+//    and allReduceGradient in f32 and bf16, interleaved round by round — bandwidth, and the bytes each
+//    put on this host's interface (its kernel counter, /sys/class/net/IFACE/statistics/tx_bytes).
 // 2. Teacher and student training steps at the reference size, global batch 8: step time and the time
 //    the step waited for gradient buckets, with overlap off and on, f32 and bf16 on the wire. The
 //    compute-only step is the overlap-off step less its wait (the buckets are then summed after
@@ -52,26 +52,23 @@ func runScaleBenchmark(_ comm: Communicator) {
             ("allReduceGradient, f32 (ring across nodes)", { ring.allReduceGradient(buffer, wire: .f32) }),
             ("allReduceGradient, bf16 (ring)", { ring.allReduceGradient(buffer, wire: .bf16) }),
         ]
-        var plain = 0.0
-        for (name, call) in methods {
-            buffer.initialize(repeating: 1e-3)
+        buffer.initialize(repeating: 1e-3)
+        let timed = methods.map { _, call in { world.barrier(); call(); world.barrier() } }
+        let seconds = interleavedMedianSeconds(repeats: kib >= 16384 ? 5 : 9, timed)
+        let plain = Double(count * 4) / seconds[1] / 1e9
+        for ((name, call), time) in zip(methods, seconds) {
             world.barrier()
-            let seconds = medianSeconds(repeats: kib >= 16384 ? 3 : 7) {
-                call()
-                world.barrier()
-            }
             let before = sent.bytes
             call()
             let onWire = sent.bytes.map { $0 - (before ?? $0) }
             world.barrier()
-            let rate = Double(count * 4) / seconds / 1e9
-            if name == "one MPI_Allreduce" { plain = rate }
+            let rate = Double(count * 4) / time / 1e9
             if world.isRoot {
                 let wire = onWire.map { String(format: ", %.1f MiB sent by this host", Double($0) / 1_048_576) } ?? ""
-                report("\(kib < 1024 ? "\(kib) KiB" : "\(kib / 1024) MiB"): \(name)", String(format: "%.3f GB/s (%.2f ms)", rate, seconds * 1000),
-                       (plain > 0 && name != "one MPI_Allreduce" ? String(format: "%.2f × plain", rate / plain) : "") + wire)
+                report("\(kib < 1024 ? "\(kib) KiB" : "\(kib / 1024) MiB"): \(name)", String(format: "%.3f GB/s (%.2f ms)", rate, time * 1000),
+                       (name != "one MPI_Allreduce" ? String(format: "%.2f × plain", rate / plain) : "") + wire)
             }
-            emit(["kind": "allreduce", "method": name, "mib": mib, "seconds": seconds, "sent_bytes": onWire ?? -1])
+            emit(["kind": "allreduce", "method": name, "mib": mib, "seconds": time, "sent_bytes": onWire ?? -1])
         }
     }
 

@@ -15,6 +15,21 @@ func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
     return times.sorted()[times.count / 2]
 }
 
+/// Seconds of one run of each of `bodies`, as medians of `repeats` rounds after one warm-up round; each
+/// round runs every body once, so a drift in the machine's speed falls on all of them alike.
+func interleavedMedianSeconds(repeats: Int, _ bodies: [() -> Void]) -> [Double] {
+    bodies.forEach { $0() }
+    var times = Array(repeating: [Double](), count: bodies.count)
+    for _ in 0 ..< repeats {
+        for (i, body) in bodies.enumerated() {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times[i].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+    }
+    return times.map { $0.sorted()[$0.count / 2] }
+}
+
 /// Prints one row of the results table: what was measured, the figure, and a note.
 func report(_ what: String, _ value: String, _ note: String = "") {
     print("| \(what) | \(value) | \(note) |")
