@@ -19,7 +19,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: deps python build test test-kernels test-cluster bench bench-peer bench-scale demo clean
+.PHONY: deps python build test test-kernels test-cluster fuzz bench bench-peer bench-scale demo clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -58,6 +58,17 @@ test-kernels: deps python
 test-cluster: deps
 	$(SWIFT) build $(BUILD_FLAGS) --product refclip
 	REFCLIP_BIN=$(BIN)/refclip cluster/harness/test-cluster.sh
+
+# libFuzzer over every reader of outside files (.pth, checkpoints, safetensors, feature stores, Darknet
+# .cfg/.weights, annotations, word vectors, configs, images): Tests/fuzz.sh runs `refclip-fuzz TARGET`
+# FUZZ_SECONDS per target (default 60), two at a time, from the committed seeds
+# (Tests/Fixtures/fuzz-seeds) and the corpus it grows under .build/fuzz; a finding fails the run.
+# Built apart (.build-fuzz) with -sanitize=fuzzer,address, linked by the toolchain's lld.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(SWIFT) build -c release --scratch-path .build-fuzz --product refclip-fuzz \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld
+	FUZZ_SECONDS=$(FUZZ_SECONDS) Tests/fuzz.sh .build-fuzz/release/refclip-fuzz
 
 bench: deps
 	$(SWIFT) build $(BUILD_FLAGS)

@@ -37,6 +37,10 @@ let package = Package(
         .target(name: "Configuration", dependencies: ["Tensors", "Distributed", "Models", "Datasets", "Detector", "Yams"]),
         .target(name: "Training", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Evaluation", "Distributed", "Configuration"]),
         .target(name: "Application", dependencies: ["Tensors", "Models", "Datasets", "Detector", "Evaluation", "Distributed", "Configuration", "Training"]),
+        // Every reader of outside files behind one interface, for the fuzzer and the hostile-file tests.
+        .target(name: "ReaderTargets", dependencies: ["Tensors", "Datasets", "Detector", "Configuration", "Training"]),
+        // libFuzzer's driver where the binary is built with -sanitize=fuzzer (make fuzz), a refusal elsewhere.
+        .target(name: "CFuzzer"),
 
         // Executables: the CLI is thin; the benchmark binary backs `make bench`.
         .executableTarget(name: "refclip", dependencies: [
@@ -46,6 +50,7 @@ let package = Package(
         .executableTarget(name: "refclip-bench", dependencies: [
             "Tensors", "Layers", "Models", "Training", "Detector", "Distributed", "CBLAS", "CMPI",
         ]),
+        .executableTarget(name: "refclip-fuzz", dependencies: ["ReaderTargets", "CFuzzer"]),
 
         // Tests: gradient checks, fixtures and process helpers shared by the test targets.
         .target(name: "TestSupport", dependencies: ["Tensors", "Layers", "Models", "Detector", "Distributed"], path: "Tests/TestSupport"),
@@ -56,6 +61,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Tensors", "Datasets", "Distributed", "CZlib", "TestSupport"]),
         .testTarget(name: "DetectorTests", dependencies: ["Tensors", "Datasets", "Detector", "CImage", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Tensors", "Datasets", "Detector", "Configuration", "Training", "Application", "TestSupport"]),
+        .testTarget(name: "HostileFileTests", dependencies: ["ReaderTargets", "Tensors", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Tensors", "Layers", "Models", "Evaluation", "Configuration", "Training", "Application",
                                                           "Distributed", "TestSupport", "Yams"]),
     ],

@@ -197,7 +197,7 @@ public final class FeatureStore: @unchecked Sendable {
     public let manifest: FeatureManifest
     private var locations: [Int: [Int]] = [:]  // image·views + view → location
     private var imageIndex: [Int: Int] = [:]
-    private var descriptors: [Int: Int32] = [:]
+    private var shards: [Int: (descriptor: Int32, size: Int)] = [:]
     private let lock = NSLock()
 
     /// Opens `directory`, validating the manifest.
@@ -230,9 +230,17 @@ public final class FeatureStore: @unchecked Sendable {
         guard manifest.format == "refclip-features", manifest.version == 1 else {
             throw InputError(file: path, "format \(manifest.format) version \(manifest.version) is not supported (expected refclip-features 1)")
         }
+        let layout = manifest.layout, limit = Self.dimensionLimit
+        guard layout.channels.count == 3, layout.channels.allSatisfy({ (1 ... limit).contains($0) }), (1 ... limit).contains(layout.anchorsPerCell),
+              !manifest.views.isEmpty, manifest.views.allSatisfy({ (32 ... limit).contains($0) && $0 % 32 == 0 }), manifest.imagesPerShard > 0 else {
+            throw InputError(file: path, "layout \(layout.channels)×\(layout.anchorsPerCell) anchors, views \(manifest.views), \(manifest.imagesPerShard) images per shard: not a store refclip writes",
+                             hint: "three maps of 1–\(limit) channels, views positive multiples of 32 up to \(limit)")
+        }
         for (i, image) in manifest.images.enumerated() { imageIndex[image.id] = i }
         for location in manifest.records {
-            guard location.count == 5, (0 ..< manifest.images.count).contains(location[0]), manifest.views.indices.contains(location[1]) else {
+            guard location.count == 5, (0 ..< manifest.images.count).contains(location[0]), manifest.views.indices.contains(location[1]),
+                  (0 ..< manifest.shardCount).contains(location[2]), location[3] >= 0, location[4] > 0,
+                  payloadBytes(view: location[1]) <= CheckedSize.product([location[4], Self.expansionLimit]) ?? Int.max else {
                 throw InputError(file: path, "malformed record entry \(location)")
             }
             locations[location[0] * manifest.views.count + location[1]] = location
@@ -244,7 +252,20 @@ public final class FeatureStore: @unchecked Sendable {
         }
     }
 
-    deinit { for fd in descriptors.values { close(fd) } }
+    deinit { for shard in shards.values { close(shard.descriptor) } }
+
+    /// The largest channel count and input size a manifest may give (a bound that keeps every record
+    /// size far from overflow).
+    static let dimensionLimit = 1 << 14
+    /// The most a record may expand from its compressed frame (half-precision maps gain 1.1–3× under
+    /// zstd); a manifest asks for no more memory than its shards' sizes allow.
+    static let expansionLimit = 4096
+
+    /// Bytes of one decompressed record at view position `view`.
+    private func payloadBytes(view: Int) -> Int {
+        let counts = manifest.layout.counts(view: manifest.views[view])
+        return counts.maps.reduce(0, +) * manifest.dtype.size + counts.boxes * 4
+    }
 
     /// The store index of image `id`, if stored.
     public func index(ofImage id: Int) -> Int? { imageIndex[id] }
@@ -260,6 +281,7 @@ public final class FeatureStore: @unchecked Sendable {
 
     /// Reads one record; `view` is a position in `manifest.views` (see `viewIndex(_:)`). Thread-safe.
     public func read(image: Int, view: Int) throws -> FeatureRecord {
+        _ = try frame(image: image, view: view)
         let counts = manifest.layout.counts(view: manifest.views[view])
         let ends = counts.maps.reduce(into: [0]) { $0.append($0.last! + $1) }
         var flat = [Float](repeating: 0, count: ends.last! + counts.boxes)
@@ -280,12 +302,7 @@ public final class FeatureStore: @unchecked Sendable {
     /// Thread-safe as long as each thread has its own scratch.
     public func read(image: Int, view: Int, maps: [UnsafeMutablePointer<Float>], boxes: UnsafeMutablePointer<Float>,
                      scratch: inout ReadScratch) throws {
-        guard let location = locations[image * manifest.views.count + view] else {
-            throw InputError(file: directory, "no record for image index \(image), view \(view)")
-        }
-        let (shard, offset, length) = (location[2], location[3], location[4])
-        let path = directory + "/" + FeatureManifest.shardName(shard)
-        let fd = try descriptor(shard, path)
+        let (path, fd, offset, length) = try frame(image: image, view: view)
         if scratch.frame.count < length { scratch.frame = [UInt8](repeating: 0, count: length) }
         let got = scratch.frame.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, off_t(offset)) }
         guard got == length else {
@@ -294,7 +311,7 @@ public final class FeatureStore: @unchecked Sendable {
         }
         let counts = manifest.layout.counts(view: manifest.views[view])
         let element = manifest.dtype.size
-        let payloadSize = counts.maps.reduce(0, +) * element + counts.boxes * 4
+        let payloadSize = payloadBytes(view: view)
         do {
             try scratch.frame.withUnsafeBytes { try Zstd.decompress(UnsafeRawBufferPointer(rebasing: $0[0 ..< length]), into: &scratch.payload, expectedSize: payloadSize) }
         } catch {
@@ -317,15 +334,36 @@ public final class FeatureStore: @unchecked Sendable {
         }
     }
 
-    private func descriptor(_ shard: Int, _ path: String) throws -> Int32 {
+    /// Where a record's frame lies — its shard's path and descriptor, offset and length — checked to lie
+    /// inside the shard file before anything is allocated for it.
+    private func frame(image: Int, view: Int) throws -> (path: String, descriptor: Int32, offset: Int, length: Int) {
+        guard let location = locations[image * manifest.views.count + view] else {
+            throw InputError(file: directory, "no record for image index \(image), view \(view)")
+        }
+        let (shard, offset, length) = (location[2], location[3], location[4])
+        let path = directory + "/" + FeatureManifest.shardName(shard)
+        let file = try open(shard: shard, path)
+        guard CheckedSize.fits(offset: offset, count: length, in: file.size) else {
+            throw InputError(file: path, location: "image \(manifest.images[image].id)", "the record's \(length) bytes at \(offset) lie outside the \(file.size)-byte shard",
+                             hint: "the shard is truncated or the manifest damaged; re-create the store")
+        }
+        return (path, file.descriptor, offset, length)
+    }
+
+    private func open(shard: Int, _ path: String) throws -> (descriptor: Int32, size: Int) {
         try lock.withLock {
-            if let fd = descriptors[shard] { return fd }
-            let fd = open(path, O_RDONLY)
+            if let file = shards[shard] { return file }
+            let fd = Foundation.open(path, O_RDONLY)
             guard fd >= 0 else {
                 throw InputError(file: path, "cannot open the shard: \(String(cString: strerror(errno)))", hint: "the store is incomplete")
             }
-            descriptors[shard] = fd
-            return fd
+            var info = stat()
+            guard fstat(fd, &info) == 0 else {
+                close(fd)
+                throw InputError(file: path, "cannot stat the shard: \(String(cString: strerror(errno)))")
+            }
+            shards[shard] = (fd, Int(info.st_size))
+            return (fd, Int(info.st_size))
         }
     }
 }

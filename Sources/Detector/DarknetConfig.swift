@@ -64,6 +64,7 @@ public struct DarknetConfig: Sendable {
         width = try netOptions.int("width", 416)
         height = try netOptions.int("height", 416)
         channels = try netOptions.int("channels", 3)
+        guard width > 0, height > 0, channels > 0 else { throw netOptions.error(nil, "width, height and channels must be positive") }
         layers = []
         lines = []
         for section in sections.dropFirst() {
@@ -92,13 +93,16 @@ private struct OptionReader {
             throw error(nil, "missing key '\(key)'")
         }
         guard let value = Int(text) else { throw error(key, "'\(text)' is not an integer") }
+        guard abs(value) <= DarknetConfig.valueLimit else { throw error(key, "\(value) is beyond ±\(DarknetConfig.valueLimit)") }
         return value
     }
 
     func ints(_ key: String) throws -> [Int] {
         guard let text = options[key]?.value else { throw error(nil, "missing key '\(key)'") }
         return try text.split(separator: ",").map {
-            guard let v = Int($0.trimmingCharacters(in: .whitespaces)) else { throw error(key, "'\(text)' is not a list of integers") }
+            guard let v = Int($0.trimmingCharacters(in: .whitespaces)), abs(v) <= DarknetConfig.valueLimit else {
+                throw error(key, "'\(text)' is not a list of integers within ±\(DarknetConfig.valueLimit)")
+            }
             return v
         }
     }
@@ -174,6 +178,10 @@ public struct MapShape: Equatable, Sendable {
 }
 
 extension DarknetConfig {
+    /// The largest number a .cfg may give, and the largest channel count, height or width a layer may
+    /// produce: far beyond any real network, small enough that no shape or weight count overflows.
+    static let valueLimit = 1 << 20
+
     /// Every layer's output shape for an input of `width`×`height`, checking that the graph fits:
     /// routes join maps of one size, shortcuts add maps of one shape, no layer shrinks to nothing.
     public func outputShapes(width: Int, height: Int) throws -> [MapShape] {
@@ -208,6 +216,9 @@ extension DarknetConfig {
                 shape = input
             }
             guard shape.height > 0, shape.width > 0 else { throw fail("the output would be empty") }
+            guard shape.channels <= Self.valueLimit, shape.height <= Self.valueLimit, shape.width <= Self.valueLimit else {
+                throw fail("the output \(shape.channels)@\(shape.height)×\(shape.width) is beyond \(Self.valueLimit) in a dimension")
+            }
             shapes.append(shape)
         }
         return shapes

@@ -58,7 +58,7 @@ public struct DarknetWeights: Equatable, Sendable {
     }
 
     /// Whether the header stores `seen` as 64 bits.
-    static func seenIsWide(major: Int32, minor: Int32) -> Bool { major * 10 + minor >= 2 && major < 1000 && minor < 1000 }
+    static func seenIsWide(major: Int32, minor: Int32) -> Bool { Int(major) * 10 + Int(minor) >= 2 && major < 1000 && minor < 1000 }
 
     /// Reads the values of `config`'s convolutions from `path`; the file must hold exactly those values.
     public init(contentsOf path: String, for config: DarknetConfig) throws {
@@ -119,13 +119,20 @@ public struct ConvolutionShape: Equatable, Sendable {
 }
 
 extension DarknetConfig {
+    /// The most weights one convolution may have (8 GiB of float32; YOLOv3's largest has 4.7 M).
+    static let weightLimit = 1 << 31
+
     /// The shapes of the convolutions in layer order, their input channels derived from the graph.
     public func convolutionShapes() throws -> [ConvolutionShape] {
         let shapes = try outputShapes(width: width, height: height)
-        return layers.indices.compactMap { index in
+        return try layers.indices.compactMap { index in
             guard case let .convolutional(filters, size, _, _, batchNormalize, _) = layers[index] else { return nil }
-            return ConvolutionShape(filters: filters, channels: index == 0 ? channels : shapes[index - 1].channels,
-                                    size: size, batchNormalize: batchNormalize)
+            let shape = ConvolutionShape(filters: filters, channels: index == 0 ? channels : shapes[index - 1].channels,
+                                         size: size, batchNormalize: batchNormalize)
+            guard let weights = CheckedSize.product([shape.filters, shape.channels, shape.size, shape.size]), weights <= Self.weightLimit else {
+                throw InputError(file: source, location: "line \(lines[index])", "layer \(index): a \(size)×\(size) convolution of \(shape.channels) → \(filters) channels has more than \(Self.weightLimit) weights")
+            }
+            return shape
         }
     }
 }

@@ -47,7 +47,7 @@ public struct RGBImage: Equatable, Sendable {
         guard tjDecompressHeader3(handle, bytes, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0 else {
             throw failure("cannot read the JPEG header")
         }
-        guard width > 0, height > 0, Int(width) * Int(height) <= 1 << 28 else { throw InputError(file: source, "JPEG of size \(width)×\(height) is not supported") }
+        try checkSize(Int(width), Int(height), fileBytes: bytes.count, kind: "JPEG", source: source)
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
         let status = pixels.withUnsafeMutableBufferPointer {
             tjDecompress2(handle, bytes, UInt(bytes.count), $0.baseAddress, width, 0, height, Int32(TJPF_RGB.rawValue), 0)
@@ -55,6 +55,18 @@ public struct RGBImage: Equatable, Sendable {
         // A warning (for example extraneous bytes after the image) still yields the pixels.
         if status != 0, tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) { throw failure("cannot decode the JPEG") }
         return RGBImage(width: Int(width), height: Int(height), pixels: pixels)
+    }
+
+    /// The most pixels decoded per byte of the file: deflate compresses at most 1032:1 (344 RGB pixels
+    /// per byte) and JPEG less, so only a header that lies asks for more; also never above 2^28 pixels.
+    static let pixelsPerByte = 1024
+
+    /// Refuses a size no file of `fileBytes` bytes can hold, before the pixels are allocated.
+    private static func checkSize(_ width: Int, _ height: Int, fileBytes: Int, kind: String, source: String) throws {
+        guard width > 0, height > 0, width * height <= min(1 << 28, pixelsPerByte * fileBytes) else {
+            throw InputError(file: source, "\(kind) of size \(width)×\(height) is not supported from a file of \(fileBytes) bytes",
+                             hint: "at most 2^28 pixels, and \(pixelsPerByte) per byte of the file")
+        }
     }
 
     private static func decodePNG(_ bytes: [UInt8], source: String) throws -> RGBImage {
@@ -68,7 +80,7 @@ public struct RGBImage: Equatable, Sendable {
         guard png_image_begin_read_from_memory(&image, bytes, bytes.count) != 0 else { throw failure(image) }
         image.format = UInt32(PNG_FORMAT_RGB)
         let (width, height) = (Int(image.width), Int(image.height))
-        guard width > 0, height > 0, width * height <= 1 << 28 else { throw InputError(file: source, "PNG of size \(width)×\(height) is not supported") }
+        try checkSize(width, height, fileBytes: bytes.count, kind: "PNG", source: source)
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         let ok = pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 3), nil) }
         guard ok != 0 else { throw failure(image) }

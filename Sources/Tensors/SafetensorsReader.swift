@@ -87,9 +87,9 @@ public final class SafetensorsFile: @unchecked Sendable {
             guard 0 <= begin, begin <= end, end <= data.count else {
                 throw fail("data_offsets [\(begin), \(end)] outside the \(data.count)-byte data section", at: name)
             }
-            let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
-            guard count != Int.max, end - begin == count * dtype.size else {
-                throw fail("shape \(shape) of \(dtype.rawValue) needs \(count == Int.max ? -1 : count * dtype.size) bytes but data_offsets span \(end - begin)", at: name)
+            let bytes = CheckedSize.product(shape + [dtype.size])
+            guard end - begin == bytes else {
+                throw fail("shape \(shape) of \(dtype.rawValue) needs \(bytes.map { "\($0) bytes" } ?? "more bytes than an Int counts") but data_offsets span \(end - begin)", at: name)
             }
             entries.append(SafetensorsEntry(name: name, dtype: dtype, shape: shape, begin: begin, end: end))
         }

@@ -40,6 +40,7 @@ public struct TorchCheckpoint: Sendable {
         }
         let root = try restrictedUnpickle(try archive.contents(pickle), source: path)
         var tensors: [TorchTensor] = []
+        var held = 0
         for (name, view) in try Self.stateDict(root, source: path) {
             guard let dtype = Self.dtypes[view.storageType] else {
                 throw InputError(file: path, location: name, "has storage type \(view.storageType), which refclip does not read")
@@ -48,13 +49,23 @@ public struct TorchCheckpoint: Sendable {
                 throw InputError(file: path, location: name, "its storage \(view.storageKey) is missing from the archive", hint: "the file is damaged; re-download it")
             }
             let storage = try archive.contents(entry)
-            guard storage.count == view.storageCount * dtype.size else {
+            guard CheckedSize.product([view.storageCount, dtype.size]) == storage.count else {
                 throw InputError(file: path, location: name, "its storage holds \(storage.count) bytes, not \(view.storageCount) × \(dtype.size)")
             }
-            tensors.append(TorchTensor(name: name, dtype: dtype, shape: view.shape, bytes: try Self.gather(view, storage, elementSize: dtype.size, name: name, source: path)))
+            let tensor = TorchTensor(name: name, dtype: dtype, shape: view.shape, bytes: try Self.gather(view, storage, elementSize: dtype.size, name: name, source: path))
+            // Views of one storage each hold at most the storage, but many can share it.
+            held += tensor.bytes.count
+            guard held <= Self.heldLimit * bytes.count else {
+                throw InputError(file: path, location: name, "its tensors would hold more than \(Self.heldLimit)× the file's \(bytes.count) bytes (views sharing one storage over and over)")
+            }
+            tensors.append(tensor)
         }
         self.tensors = tensors
     }
+
+    /// The most the tensors may hold together, as a multiple of the file's size (weights tied to each
+    /// other share a storage; a state dict holds each storage about once).
+    static let heldLimit = 4
 
     private static let dtypes: [String: DType] = [
         "FloatStorage": .f32, "HalfStorage": .f16, "BFloat16Storage": .bf16, "DoubleStorage": .f64, "LongStorage": .i64,
@@ -80,18 +91,27 @@ public struct TorchCheckpoint: Sendable {
         }
     }
 
-    /// The view's elements in row-major order, checking every index stays inside the storage.
+    /// The view's elements in row-major order, checking every index stays inside the storage and that
+    /// the view holds no more elements than the storage.
     private static func gather(_ view: TorchTensorView, _ storage: UnsafeRawBufferPointer, elementSize: Int, name: String, source: String) throws -> [UInt8] {
-        let count = view.shape.reduce(1, *)
-        guard view.shape.count == view.strides.count, view.shape.allSatisfy({ $0 >= 0 }), view.offset >= 0 else {
-            throw InputError(file: source, location: name, "has a size \(view.shape) and stride \(view.strides) that do not fit together")
+        func fail(_ problem: String) -> InputError { InputError(file: source, location: name, problem, hint: "the file is damaged; re-download it") }
+        guard view.shape.count == view.strides.count, view.offset >= 0, view.strides.allSatisfy({ $0 >= 0 }),
+              let count = CheckedSize.product(view.shape) else {
+            throw fail("has a size \(view.shape) and stride \(view.strides) that do not fit together")
         }
-        let last = view.offset + zip(view.shape, view.strides).reduce(0) { $0 + ($1.0 > 0 ? ($1.0 - 1) * $1.1 : 0) }
-        guard count == 0 || (last < view.storageCount && view.strides.allSatisfy { $0 >= 0 }) else {
-            throw InputError(file: source, location: name, "reads past its storage of \(view.storageCount) elements")
+        guard count <= view.storageCount else {
+            throw fail("has \(count) elements, more than its storage of \(view.storageCount) (a view that repeats elements; save it with .contiguous())")
         }
-        let rowMajor = view.shape.indices.map { axis in view.shape[(axis + 1)...].reduce(1, *) }
-        if view.strides == rowMajor || count <= 1 {
+        var last: Int? = view.offset
+        for (size, stride) in zip(view.shape, view.strides) where size > 0 {
+            last = last.flatMap { CheckedSize.sum($0, CheckedSize.product([size - 1, stride]) ?? Int.max) }
+        }
+        guard count == 0 || (last.map { $0 < view.storageCount } ?? false) else {
+            throw fail("reads past its storage of \(view.storageCount) elements")
+        }
+        guard count > 0 else { return [] }
+        let rowMajor = view.shape.indices.map { axis in CheckedSize.product(view.shape[(axis + 1)...]) ?? -1 }
+        if view.strides == rowMajor || count == 1 {
             return Array(storage[view.offset * elementSize ..< (view.offset + count) * elementSize])
         }
         var bytes = [UInt8](repeating: 0, count: count * elementSize)

@@ -29,41 +29,51 @@ public struct ZipArchive {
         }
         var count = Int(Self.read(UInt16.self, bytes, end + 10))
         var directory = Int(Self.read(UInt32.self, bytes, end + 16))
-        // ZIP64: a locator just before the record points at the 64-bit record.
+        // ZIP64: a locator just before the record points at the 64-bit record. Every offset and size
+        // read from the file is checked to fit an Int and to lie inside the file before it is used.
         if end >= 20, Self.read(UInt32.self, bytes, end - 20) == 0x0706_4b50 {
-            let record = Int(Self.read(UInt64.self, bytes, end - 12))
-            guard record >= 0, record + 56 <= bytes.count, Self.read(UInt32.self, bytes, record) == 0x0606_4b50 else {
+            guard let record = CheckedSize.int(Self.read(UInt64.self, bytes, end - 12)), CheckedSize.fits(offset: record, count: 56, in: bytes.count),
+                  Self.read(UInt32.self, bytes, record) == 0x0606_4b50 else {
                 throw fail("the ZIP64 end-of-central-directory record is missing")
             }
-            count = Int(Self.read(UInt64.self, bytes, record + 32))
-            directory = Int(Self.read(UInt64.self, bytes, record + 48))
+            guard let entryCount = CheckedSize.int(Self.read(UInt64.self, bytes, record + 32)),
+                  let start = CheckedSize.int(Self.read(UInt64.self, bytes, record + 48)) else {
+                throw fail("the ZIP64 record's entry count or directory offset is out of range")
+            }
+            (count, directory) = (entryCount, start)
         }
         var entries: [Entry] = []
         var at = directory
         for _ in 0 ..< count {
-            guard at >= 0, at + 46 <= bytes.count, Self.read(UInt32.self, bytes, at) == 0x0201_4b50 else {
+            guard CheckedSize.fits(offset: at, count: 46, in: bytes.count), Self.read(UInt32.self, bytes, at) == 0x0201_4b50 else {
                 throw fail("central directory entry \(entries.count) is damaged")
             }
             let nameLength = Int(Self.read(UInt16.self, bytes, at + 28)), extraLength = Int(Self.read(UInt16.self, bytes, at + 30))
             let commentLength = Int(Self.read(UInt16.self, bytes, at + 32))
-            guard at + 46 + nameLength + extraLength + commentLength <= bytes.count else { throw fail("central directory entry \(entries.count) is damaged") }
+            guard CheckedSize.fits(offset: at, count: 46 + nameLength + extraLength + commentLength, in: bytes.count) else {
+                throw fail("central directory entry \(entries.count) is damaged")
+            }
             let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[at + 46 ..< at + 46 + nameLength]), as: UTF8.self)
             var compressedSize = Int(Self.read(UInt32.self, bytes, at + 20)), size = Int(Self.read(UInt32.self, bytes, at + 24))
             var localHeader = Int(Self.read(UInt32.self, bytes, at + 42))
             // The ZIP64 extra field holds, in this order, whichever of the three fields is 0xFFFFFFFF.
             var extra = at + 46 + nameLength
-            while extra + 4 <= at + 46 + nameLength + extraLength {
+            let extraEnd = extra + extraLength
+            while extra + 4 <= extraEnd {
                 let id = Self.read(UInt16.self, bytes, extra), length = Int(Self.read(UInt16.self, bytes, extra + 2))
                 if id == 1 {
                     var field = extra + 4
-                    func widen(_ value: inout Int) {
-                        guard value == 0xFFFF_FFFF, field + 8 <= extra + 4 + length else { return }
-                        value = Int(Self.read(UInt64.self, bytes, field))
+                    func widen(_ value: inout Int) throws {
+                        guard value == 0xFFFF_FFFF, field + 8 <= min(extra + 4 + length, extraEnd) else { return }
+                        guard let wide = CheckedSize.int(Self.read(UInt64.self, bytes, field)) else {
+                            throw fail("central directory entry \(entries.count) has a ZIP64 size or offset out of range")
+                        }
+                        value = wide
                         field += 8
                     }
-                    widen(&size)
-                    widen(&compressedSize)
-                    widen(&localHeader)
+                    try widen(&size)
+                    try widen(&compressedSize)
+                    try widen(&localHeader)
                 }
                 extra += 4 + length
             }
@@ -87,11 +97,11 @@ public struct ZipArchive {
                        hint: "torch.save writes uncompressed archives: load the file in PyTorch and torch.save it again")
         }
         let header = entry.localHeader
-        guard header >= 0, header + 30 <= bytes.count, Self.read(UInt32.self, bytes, header) == 0x0403_4b50 else {
+        guard CheckedSize.fits(offset: header, count: 30, in: bytes.count), Self.read(UInt32.self, bytes, header) == 0x0403_4b50 else {
             throw fail("its local header is missing")
         }
         let start = header + 30 + Int(Self.read(UInt16.self, bytes, header + 26)) + Int(Self.read(UInt16.self, bytes, header + 28))
-        guard entry.size == entry.compressedSize, start + entry.size <= bytes.count else {
+        guard entry.size == entry.compressedSize, CheckedSize.fits(offset: start, count: entry.size, in: bytes.count) else {
             throw fail("its \(entry.size) bytes run past the end of the file (a truncated file?)")
         }
         let data = UnsafeRawBufferPointer(rebasing: bytes[start ..< start + entry.size])

@@ -21,17 +21,20 @@ public enum Zstd {
     }
 
     /// The content of one frame; throws a description of the problem when the frame is damaged
-    /// (bad magic, truncated, checksum mismatch) or its size is not `expectedSize`.
-    public static func decompress(_ frame: UnsafeRawBufferPointer, expectedSize: Int? = nil) throws -> [UInt8] {
-        let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
-        guard size != UInt64.max, size != UInt64.max - 1 else { throw ZstdError("not a zstd frame with a recorded size") }
-        if let expectedSize, Int(size) != expectedSize {
+    /// (bad magic, truncated, checksum mismatch) or its size is not `expectedSize`. Nothing is allocated
+    /// before the recorded size is checked against `expectedSize`, which a caller reading a file bounds.
+    public static func decompress(_ frame: UnsafeRawBufferPointer, expectedSize: Int) throws -> [UInt8] {
+        let recorded = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+        guard recorded != UInt64.max, recorded != UInt64.max - 1, let size = CheckedSize.int(recorded) else {
+            throw ZstdError("not a zstd frame with a recorded size")
+        }
+        guard size == expectedSize else {
             throw ZstdError("frame holds \(size) bytes, expected \(expectedSize)")
         }
-        var out = [UInt8](repeating: 0, count: Int(size))
+        var out = [UInt8](repeating: 0, count: size)
         let read = out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, $0.count, frame.baseAddress, frame.count) }
         guard ZSTD_isError(read) == 0 else { throw ZstdError(String(cString: ZSTD_getErrorName(read))) }
-        guard read == Int(size) else { throw ZstdError("frame decoded to \(read) bytes, header says \(size)") }
+        guard read == size else { throw ZstdError("frame decoded to \(read) bytes, header says \(size)") }
         return out
     }
 
@@ -40,7 +43,7 @@ public enum Zstd {
     public static func decompress(_ frame: UnsafeRawBufferPointer, into out: inout [UInt8], expectedSize: Int) throws {
         let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
         guard size != UInt64.max, size != UInt64.max - 1 else { throw ZstdError("not a zstd frame with a recorded size") }
-        guard Int(size) == expectedSize else { throw ZstdError("frame holds \(size) bytes, expected \(expectedSize)") }
+        guard CheckedSize.int(size) == expectedSize else { throw ZstdError("frame holds \(size) bytes, expected \(expectedSize)") }
         if out.count < expectedSize { out = [UInt8](repeating: 0, count: expectedSize) }
         let read = out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, expectedSize, frame.baseAddress, frame.count) }
         guard ZSTD_isError(read) == 0 else { throw ZstdError(String(cString: ZSTD_getErrorName(read))) }

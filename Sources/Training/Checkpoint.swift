@@ -113,7 +113,11 @@ public struct Checkpoint {
         }
     }
 
-    /// Reads only the header.
+    /// The most a payload may expand from its compressed frame: float32 bytes gain ~1.2× at zstd level
+    /// 1, Adam moments that are still zero a few hundred times; a damaged header asks for no more.
+    static let expansionLimit = 4096
+
+    /// Reads only the header, checking its sizes and tensor table against the file.
     public static func readHeader(_ path: String) throws -> (header: CheckpointHeader, payloadStart: Int, file: MappedFile) {
         let file = try MappedFile(path: path)
         let bytes = file.bytes
@@ -121,8 +125,10 @@ public struct Checkpoint {
             InputError(file: path, problem, hint: "the checkpoint is damaged or not a refclip checkpoint; use another one")
         }
         guard bytes.count >= 16, Array(bytes[0 ..< 8]) == magic else { throw fail("not a refclip checkpoint (bad magic)") }
-        let length = Int(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-        guard length > 0, 16 + length <= bytes.count else { throw fail("header length \(length) exceeds the file (truncated?)") }
+        let recorded = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        guard let length = CheckedSize.int(recorded), length > 0, length <= bytes.count - 16 else {
+            throw fail("header length \(recorded) exceeds the file (truncated?)")
+        }
         let header: CheckpointHeader
         do {
             header = try JSONDecoder().decode(CheckpointHeader.self, from: Data(bytes[16 ..< 16 + length]))
@@ -130,8 +136,19 @@ public struct Checkpoint {
             throw fail("unreadable header: \(error)")
         }
         guard header.format == "refclip-checkpoint", header.version == 1 else { throw fail("unsupported format \(header.format) v\(header.version)") }
-        guard 16 + length + header.compressedBytes == bytes.count else {
-            throw fail("file is \(bytes.count) bytes, header says \(16 + length + header.compressedBytes) (truncated or appended to)")
+        guard CheckedSize.sum(16, length, header.compressedBytes) == bytes.count else {
+            throw fail("file is \(bytes.count) bytes, header says \(length) + \(header.compressedBytes) after the first 16 (truncated or appended to)")
+        }
+        // The payload table, before anything is allocated for it: the payload at most
+        // `expansionLimit` times its compressed size, each tensor inside it.
+        guard header.payloadBytes >= 0, header.payloadBytes % 4 == 0,
+              header.payloadBytes <= CheckedSize.product([header.compressedBytes, expansionLimit]) ?? Int.max else {
+            throw fail("payload of \(header.payloadBytes) bytes from a \(header.compressedBytes)-byte frame is not a table of float32 values")
+        }
+        for t in header.tensors {
+            guard let count = CheckedSize.product(t.shape), CheckedSize.fits(offset: t.offset, count: count, in: header.payloadBytes / 4) else {
+                throw fail("tensor \(t.name) of shape \(t.shape) at element \(t.offset) lies outside the payload of \(header.payloadBytes / 4) values")
+            }
         }
         return (header, 16 + length, file)
     }
