@@ -150,6 +150,13 @@ public struct Checkpoint {
                 throw fail("tensor \(t.name) of shape \(t.shape) at element \(t.offset) lies outside the payload of \(header.payloadBytes / 4) values")
             }
         }
+        for (store, parameters) in header.layout {
+            var total: Int? = 0
+            for parameter in parameters { total = total.flatMap { sum in CheckedSize.product(parameter.shape).flatMap { CheckedSize.sum(sum, $0) } } }
+            guard let total, total <= header.payloadBytes / 4, Set(parameters.map(\.name)).count == parameters.count else {
+                throw fail("the layout of \(store) names a parameter twice or describes more values than the payload's \(header.payloadBytes / 4)")
+            }
+        }
         return (header, 16 + length, file)
     }
 
