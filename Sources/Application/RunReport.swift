@@ -5,6 +5,7 @@
 
 import Configuration
 import Datasets
+import Detector
 import Distributed
 import Evaluation
 import Foundation
@@ -107,8 +108,10 @@ private func imageBackgrounds(store: FeatureStore, features: String) throws -> (
         let byID = Dictionary(scenes.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return { info in byID[info.id].map(sceneSVGElements) ?? "" }
     }
+    // A store extracted by either detector records its image root and naming.
     let producer = store.manifest.producer
-    if producer["kind"] == "darknet", let root = producer["images"], let names = producer["image_names"], let naming = try? ImageNaming(names) {
+    if (try? DetectorSource.recorded(in: producer, manifest: features)) != nil, let root = producer["images"], let names = producer["image_names"],
+       let naming = try? ImageNaming(names) {
         return { info in
             let path = (root as NSString).appendingPathComponent(naming.fileName(info.id))
             guard let bytes = FileManager.default.contents(atPath: path) else { return "" }

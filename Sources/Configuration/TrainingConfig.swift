@@ -75,7 +75,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 }
 
-/// `runtime.*`: checks, the watchdog, and how gradients cross the network.
+/// `runtime.*`: checks, the watchdog, how gradients cross the network and how checkpoints are written.
 public struct RuntimeConfig: Codable, Equatable, Sendable {
     /// After every step, check that ranks hold identical parameters and no layer output is NaN/Inf.
     public var debugChecks = false
@@ -87,11 +87,14 @@ public struct RuntimeConfig: Codable, Equatable, Sendable {
     public var overlap = true
     /// What gradient values travel as: f32, or bf16 with error feedback.
     public var gradientWire = GradientWire.f32
+    /// Write checkpoints on a background thread while training goes on.
+    public var asyncCheckpoints = true
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case debugChecks = "debug_checks", watchdogSeconds = "watchdog_seconds", bucketMB = "bucket_mb", overlap, gradientWire = "gradient_wire"
+        case asyncCheckpoints = "async_checkpoints"
     }
 }
 
@@ -375,6 +378,7 @@ let trainingHelp: [String: String] = [
     "runtime.bucket_mb": "MiB of float32 gradient per bucket summed over ranks (8 measured best on 2-4 hosts; 32 beyond ~64 hosts, cluster/README.md)",
     "runtime.overlap": "sum gradient buckets while backward runs (same result as off)",
     "runtime.gradient_wire": "what gradients travel as: f32, or bf16 (half the bytes, error feedback)",
+    "runtime.async_checkpoints": "write checkpoints on a background thread while training goes on (the same files; off: each step that checkpoints waits for the disk)",
     "output.dir": "directory of run directories",
 ]
 

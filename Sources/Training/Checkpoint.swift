@@ -43,6 +43,9 @@ public struct CheckpointTensor: Codable, Equatable, Sendable {
     public var count: Int { shape.reduce(1, *) }
 }
 
+/// A tensor to write: its name, shape and values.
+public typealias CheckpointTensorView = (name: String, shape: [Int], values: UnsafeBufferPointer<Float>)
+
 /// A parameter's name and shape inside a flat store.
 public struct CheckpointParameter: Codable, Equatable, Sendable {
     public var name: String
@@ -81,7 +84,7 @@ public struct Checkpoint {
     static let magic = Array("RCLIPCK1".utf8)
 
     /// Builds a header for `tensors` (in the given order) and writes the file atomically.
-    public static func write(_ path: String, header: CheckpointHeader, tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)]) throws {
+    public static func write(_ path: String, header: CheckpointHeader, tensors: [CheckpointTensorView]) throws {
         var header = header
         var table: [CheckpointTensor] = []
         var offset = 0

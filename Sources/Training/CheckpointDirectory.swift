@@ -35,8 +35,7 @@ public struct CheckpointDirectory {
     @discardableResult
     public func save(step: Int, epoch: Int, keep: Int, _ write: (String) throws -> Void) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let file = String(format: "step-%08d.refclip", step)
-        let path = directory + "/" + file
+        let path = self.path(step: step), file = (path as NSString).lastPathComponent
         try write(path)
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         var all = try entries().filter { $0.file != file }
@@ -46,6 +45,9 @@ public struct CheckpointDirectory {
         for old in all.dropLast(kept.count) { try? FileManager.default.removeItem(atPath: directory + "/" + old.file) }
         return path
     }
+
+    /// Where the checkpoint of `step` goes.
+    public func path(step: Int) -> String { directory + "/" + String(format: "step-%08d.refclip", step) }
 
     /// Drops index entries after `step` (a resumed run replaces its own future).
     public func forget(after step: Int) throws {

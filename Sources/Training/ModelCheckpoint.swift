@@ -16,11 +16,28 @@ extension Checkpoint {
                   frozen: phase.frozen, optimizer: phase.optimizer, average: average, position: position, config: config, vocabulary: vocabulary)
     }
 
+    /// The header and the live tensors of `phase`'s state (with rank 0's EMA `average`) at `position`:
+    /// what `write` writes, for a writer that copies them and writes later (CheckpointWriter).
+    static func state<Phase: TrainingPhase>(phase: Phase, average: ModelAverage?, position: TrainingPosition,
+                                            config: String, vocabulary: [String]) -> (header: CheckpointHeader, tensors: [CheckpointTensorView]) {
+        state(phase: Phase.phase, description: phase.description, params: phase.params, buffers: phase.buffers, frozen: phase.frozen,
+              optimizer: phase.optimizer, average: average, position: position, config: config, vocabulary: vocabulary)
+    }
+
     /// Writes a model state given its parts.
     public static func write(_ path: String, phase: Configuration.Phase, description: ModelDescription, params: ParameterStore, buffers: ParameterStore,
                              frozen: ParameterStore, optimizer: Adam, average: ModelAverage?, position: TrainingPosition, config: String,
                              vocabulary: [String]) throws {
-        var tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] = [
+        let (header, tensors) = state(phase: phase, description: description, params: params, buffers: buffers, frozen: frozen,
+                                      optimizer: optimizer, average: average, position: position, config: config, vocabulary: vocabulary)
+        try write(path, header: header, tensors: tensors)
+    }
+
+    /// The header and the live tensors of a model state given its parts.
+    public static func state(phase: Configuration.Phase, description: ModelDescription, params: ParameterStore, buffers: ParameterStore,
+                             frozen: ParameterStore, optimizer: Adam, average: ModelAverage?, position: TrainingPosition, config: String,
+                             vocabulary: [String]) -> (header: CheckpointHeader, tensors: [CheckpointTensorView]) {
+        var tensors: [CheckpointTensorView] = [
             ("params", [params.count], params.values.buffer),
             ("buffers", [buffers.count], buffers.values.buffer),
             ("frozen", [frozen.count], frozen.values.buffer),
@@ -37,7 +54,7 @@ extension Checkpoint {
                                       vocabulary: vocabulary, position: position, adamStep: optimizer.step,
                                       emaUpdates: average?.params.updates ?? 0, tensors: [], payloadBytes: 0, compressedBytes: 0,
                                       blas: BLASRuntime.current().summary)
-        try write(path, header: header, tensors: tensors)
+        return (header, tensors)
     }
 
     /// Fills the stores from this checkpoint: the EMA values when `average` and present, else the raw ones.

@@ -42,6 +42,8 @@ public final class TrainingRun<Phase: TrainingPhase> {
         let schedule: LearningRateSchedule
         let totalSteps: Int
         let checkpoints: CheckpointDirectory
+        /// Rank 0's checkpoints, written while training goes on (`runtime.async_checkpoints`).
+        let writer = CheckpointWriter()
         var position: TrainingPosition
         var plan: ShardPlan { context.plan }
     }
@@ -236,6 +238,8 @@ public final class TrainingRun<Phase: TrainingPhase> {
         var evaluatedAt = -1  // the step of the last evaluation, so a run never logs one step's twice
         var reports: [SplitReport] = []
         let checkpointEvery = settings.train.checkpointEvery
+        // Whatever ends the run, the checkpoint being written is finished first.
+        defer { if comm.isRoot { try? session.writer.wait() } }
 
         training: while session.position.epoch < epochs {
             let epoch = session.position.epoch
@@ -252,7 +256,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
                 guard session.position.globalStep < session.totalSteps else { break training }
                 if let signal = agreedStopSignal() {
                     _ = try? prefetcher.take()
-                    throw TrainingInterrupted(signal: signal, checkpoint: try checkpoint(session))
+                    throw TrainingInterrupted(signal: signal, checkpoint: try checkpoint(session, final: true))
                 }
                 let t0 = Date()
                 let batch = try prefetcher.take()
@@ -304,17 +308,17 @@ public final class TrainingRun<Phase: TrainingPhase> {
                     evaluatedAt = global
                 }
                 if checkpointEvery > 0, global % checkpointEvery == 0, session.position.stepInEpoch < plan.stepsPerEpoch {
-                    _ = try checkpoint(session)
+                    _ = try checkpoint(session, final: false)
                 }
             }
             session.position.stepInEpoch = 0
             session.position.epoch = epoch + 1
             if settings.train.evalEvery == 0 { reports = try evaluate(&session, log: log, watchdog: watchdog) }
-            _ = try checkpoint(session)
+            _ = try checkpoint(session, final: session.position.epoch == epochs || session.position.globalStep == session.totalSteps)
         }
         if session.position.stepInEpoch != 0 {  // stopped by max_steps inside an epoch
             if evaluatedAt != session.position.globalStep { reports = try evaluate(&session, log: log, watchdog: watchdog) }
-            _ = try checkpoint(session)
+            _ = try checkpoint(session, final: true)
         }
         output("done: step \(session.position.globalStep) in \(formatDuration(Date().timeIntervalSince(started))); best val accuracy "
                + String(format: "%.2f", session.position.bestAccuracy) + " at step \(session.position.bestStep)")
@@ -332,15 +336,18 @@ public final class TrainingRun<Phase: TrainingPhase> {
         return signal > 0 ? Int32(signal) : nil
     }
 
-    /// Rank 0 writes a checkpoint of the current position and marks it complete; returns its path.
-    private func checkpoint(_ session: Session) throws -> String? {
+    /// Rank 0 writes a checkpoint of the current position and marks it complete; returns its path. The
+    /// state is copied and written in the background unless `final` (the run ends: it is on disk on
+    /// return) or `runtime.async_checkpoints` is off; a failed background write stops the run at the next.
+    private func checkpoint(_ session: Session, final: Bool) throws -> String? {
         let path = try comm.fromRoot {
-            let written = try session.checkpoints.save(step: session.position.globalStep, epoch: session.position.epoch,
-                                                       keep: settings.train.keepCheckpoints) { path in
-                try Checkpoint.write(path, phase: session.phase, average: session.average, position: session.position,
-                                     config: settings.yaml, vocabulary: session.context.data.vocabulary.words)
+            let (header, tensors) = Checkpoint.state(phase: session.phase, average: session.average, position: session.position,
+                                                     config: settings.yaml, vocabulary: session.context.data.vocabulary.words)
+            let (checkpoints, position, keep) = (session.checkpoints, session.position, settings.train.keepCheckpoints)
+            try session.writer.submit(header: header, tensors: tensors, waitUntilWritten: final || !settings.runtime.asyncCheckpoints) { header, tensors in
+                try checkpoints.save(step: position.globalStep, epoch: position.epoch, keep: keep) { try Checkpoint.write($0, header: header, tensors: tensors) }
             }
-            return Array(written.utf8)
+            return Array(checkpoints.path(step: position.globalStep).utf8)
         }
         return String(decoding: path, as: UTF8.self)
     }
@@ -364,10 +371,13 @@ public final class TrainingRun<Phase: TrainingPhase> {
         if let val = reports.first, val.overall.accuracy > session.position.bestAccuracy {
             session.position.bestAccuracy = val.overall.accuracy
             session.position.bestStep = session.position.globalStep
-            let position = session.position
+            let position = session.position, best = settings.runDirectory + "/best.refclip"
             _ = try comm.fromRoot {
-                try Checkpoint.write(settings.runDirectory + "/best.refclip", phase: phase, average: session.average, position: position,
-                                     config: settings.yaml, vocabulary: session.context.data.vocabulary.words)
+                let (header, tensors) = Checkpoint.state(phase: phase, average: session.average, position: position,
+                                                         config: settings.yaml, vocabulary: session.context.data.vocabulary.words)
+                try session.writer.submit(header: header, tensors: tensors, waitUntilWritten: !settings.runtime.asyncCheckpoints) { header, tensors in
+                    try Checkpoint.write(best, header: header, tensors: tensors)
+                }
                 return []
             }
         }

@@ -90,7 +90,8 @@ func runPaperDetectorBenchmark(_ comm: Communicator) {
             var values = (0 ..< n).map { key.normal(next + $0) }
             next += n
             switch name.split(separator: ".").last! {
-            case "running_var", "weight" where name.contains("batch_norm"): values = values.map { 1 + 0.1 * abs($0) }
+            case "running_var": values = values.map { 1 + 0.1 * abs($0) }
+            case "weight" where name.contains("batch_norm"): values = values.map { 1 + 0.1 * abs($0) }
             case "running_mean", "bias": values = values.map { 0.1 * $0 }
             default: values = values.map { $0 * (name.contains("conv_offset") ? 2 : 1) / Float(fanIn).squareRoot() }
             }

@@ -1,8 +1,9 @@
 // CheckpointCommandLineTests.swift — runs survive interruption: resume is bitwise exact at the same
 // world size and within 1e-5 at another; SIGTERM checkpoints and resumes exactly; a SIGKILLed rank
-// ends the job and the run resumes from the last complete checkpoint; damaged checkpoints are refused
-// and `latest` falls back; a model that does not match is refused naming the differences; a failed
-// write keeps the previous checkpoints.
+// ends the job and the run resumes from the last complete checkpoint; checkpoints written in the
+// background hold what a direct write holds and resume exactly; damaged checkpoints are refused and
+// `latest` falls back; a model that does not match is refused naming the differences; a failed write
+// keeps the previous checkpoints.
 
 import Foundation
 import TestSupport
@@ -39,6 +40,25 @@ final class CheckpointCommandLineTests: XCTestCase {
         for name in ["params", "adam.m", "ema.params"] {
             assertAllClose(try XCTUnwrap(moved.tensors[name]), try XCTUnwrap(reference.tensors[name]), absolute: 1e-5, "\(name) after resuming on 2 ranks")
         }
+    }
+
+    func testAsynchronousCheckpointsHoldTheDirectWritesStateAndResumeExactly() throws {
+        let every = ["--set", "train.max_steps=6", "--set", "train.checkpoint_every=2", "--set", "train.keep_checkpoints=5"]
+        try W.succeed(try W.train("direct", every + ["--set", "runtime.async_checkpoints=false"]))
+        try W.succeed(try W.train("background", every))
+        let all = ["params", "buffers", "frozen", "adam.m", "adam.v", "ema.params", "ema.buffers"]
+        XCTAssertEqual(try W.indexedSteps("background"), [2, 4, 6])
+        for step in [2, 4, 6] {
+            let direct = try W.checkpoint("direct", step: step), background = try W.checkpoint("background", step: step)
+            assertSameTensors(background, direct, all)
+            XCTAssertEqual(background.header.position, direct.header.position, "step \(step)")
+            XCTAssertEqual(background.header.adamStep, step)
+        }
+        // Resumed from a checkpoint written in the background, the run ends where the uninterrupted one does.
+        try W.succeed(try W.train("background-resumed", Array(every.dropFirst(2)) + ["--set", "train.max_steps=4"]))
+        try W.succeed(try W.train("background-resumed", every + ["--resume", "latest"]))
+        assertSameTensors(try W.checkpoint("background-resumed", step: 6), try W.checkpoint("direct", step: 6), all)
+        XCTAssertEqual(try W.losses("background-resumed").map(\.loss), try W.losses("direct").map(\.loss))
     }
 
     /// Starts a long run in the background (output in W.root/NAME.log) and returns it once it has

@@ -186,6 +186,20 @@ final class ExtractCommandLineTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint), output)
         // `ground` runs the detector the store names on the image file.
         try assertGroundingMatchesTheStore(checkpoint: checkpoint, store: root + "/store-paper")
+        try assertTheReportEmbedsTheImageFiles(run: "paper-detector-teacher")
+    }
+
+    /// The report draws its predictions over the image files themselves, embedded byte for byte.
+    private func assertTheReportEmbedsTheImageFiles(run: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let root = Self.dataset.path, page = root + "/report-\(run).html"
+        try RefclipWorkspace.succeed(["report", RefclipWorkspace.runs + "/" + run, "--out", page, "--samples", "3"])
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        let embedded = html.components(separatedBy: "data:image/png;base64,").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        XCTAssertEqual(embedded.count, 3, "\(run): one image per sample", file: file, line: line)
+        let files = try FileManager.default.contentsOfDirectory(atPath: root + "/images").map { try Data(contentsOf: URL(fileURLWithPath: root + "/images/" + $0)) }
+        for payload in embedded {
+            XCTAssertTrue(files.contains(try XCTUnwrap(Data(base64Encoded: payload))), "\(run): an embedded image is one of the files", file: file, line: line)
+        }
     }
 
     func testAnInterruptedExtractionRedoesOnlyItsUnfinishedShard() throws {
@@ -227,13 +241,6 @@ final class ExtractCommandLineTests: XCTestCase {
         XCTAssertEqual(status, 2)
         XCTAssertTrue(refusal.contains("8.png"), refusal)
 
-        // The report draws its predictions over the image files themselves, embedded byte for byte.
-        let page = root + "/report.html"
-        try RefclipWorkspace.succeed(["report", RefclipWorkspace.runs + "/real-teacher", "--out", page, "--samples", "3"])
-        let html = try String(contentsOfFile: page, encoding: .utf8)
-        let embedded = html.components(separatedBy: "data:image/png;base64,").dropFirst().map { String($0.prefix { $0 != "\"" }) }
-        XCTAssertEqual(embedded.count, 3, "one image per sample")
-        let files = try FileManager.default.contentsOfDirectory(atPath: root + "/images").map { try Data(contentsOf: URL(fileURLWithPath: root + "/images/" + $0)) }
-        for payload in embedded { XCTAssertTrue(files.contains(try XCTUnwrap(Data(base64Encoded: payload))), "an embedded image is one of the files") }
+        try assertTheReportEmbedsTheImageFiles(run: "real-teacher")
     }
 }
