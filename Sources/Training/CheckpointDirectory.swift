@@ -1,7 +1,8 @@
 // CheckpointDirectory.swift — a run's checkpoints: RUN/checkpoints/step-NNNNNNNN.refclip, each
 // written atomically and then marked complete in RUN/checkpoints/index.json (also rewritten
 // atomically); only indexed checkpoints are ever resumed from. Keeps the newest k; `latest` verifies
-// candidates newest first and falls back past damaged ones, saying so.
+// candidates newest first and falls back past damaged ones, saying so. A write cut short leaves only a
+// hidden temporary file, removed when the run starts again.
 
 import Foundation
 import Tensors
@@ -55,6 +56,15 @@ public struct CheckpointDirectory {
         let kept = all.filter { $0.step <= step }
         guard kept.count != all.count else { return }
         try writeIndex(kept)
+    }
+
+    /// Deletes the temporary files of writes that never finished (a process killed while writing,
+    /// e.g. SIGKILL after a grace time shorter than the write); returns their names.
+    public func removeUnfinishedWrites() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let unfinished = names.filter { $0.hasPrefix(".") && $0.contains(".tmp-") }.sorted()
+        for name in unfinished { try? FileManager.default.removeItem(atPath: directory + "/" + name) }
+        return unfinished
     }
 
     private func writeIndex(_ entries: [CheckpointEntry]) throws {

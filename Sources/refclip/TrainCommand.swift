@@ -50,7 +50,8 @@ struct TrainCommand: ParsableCommand {
 }
 
 /// Standard output for a run: on a terminal the progress line is redrawn in place and the other
-/// lines print above it; otherwise every line prints plainly (logs, pipes, Slurm output files). Under
+/// lines print above it; otherwise every line prints plainly and at once (logs, pipes, Slurm output
+/// files: a file would otherwise get the lines in 4 KiB blocks, minutes late). Under
 /// an MPI launcher lines are always plain: mpirun gives ranks a pseudo-terminal even when its own
 /// output goes to a file.
 final class Console: @unchecked Sendable {
@@ -63,6 +64,7 @@ final class Console: @unchecked Sendable {
             if progressShown { print("") }
             progressShown = false
             print(text)
+            fflush(stdout)
         }
     }
 
