@@ -19,7 +19,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: deps python build test test-kernels test-cluster fuzz bench bench-peer bench-scale demo clean
+.PHONY: deps python build test test-kernels test-cluster test-elastic fuzz bench bench-peer bench-scale demo clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -42,11 +42,12 @@ build: deps
 
 # Tests run optimized (the numeric layers are too slow unoptimized); the MPI tests launch the
 # `refclip` binary that `swift test` builds (with testing enabled: a separate `swift build` first would
-# compile everything twice) under mpirun. Then the multi-host test, which skips (saying so) where the
-# machine does not allow network namespaces.
+# compile everything twice) under mpirun. Then the multi-host tests (test-cluster, test-elastic), which
+# skip (saying so) where the machine does not allow network namespaces.
 test: deps python
 	REFCLIP_BIN=$(BIN)/refclip REFCLIP_PYTHON=$(PYTHON_ENV)/bin/python $(SWIFT) test $(BUILD_FLAGS)
 	REFCLIP_BIN=$(BIN)/refclip cluster/harness/test-cluster.sh
+	REFCLIP_BIN=$(BIN)/refclip REFCLIP_PYTHON=$(PYTHON_ENV)/bin/python cluster/harness/test-elastic.sh
 
 # The numeric tests under OPENBLAS_CORETYPE = default, PRESCOTT, HASWELL, SKYLAKEX and OPENBLAS_NUM_THREADS
 # = unset, 1, 2 (kernels this CPU cannot run are skipped, saying so); prints a table with the times.
@@ -61,7 +62,7 @@ test-cluster: deps
 
 # libFuzzer over every reader of outside files (.pth, checkpoints, safetensors, feature stores, Darknet
 # .cfg/.weights, annotations, word vectors, configs, images): Tests/fuzz.sh runs `refclip-fuzz TARGET`
-# FUZZ_SECONDS per target (default 60), two at a time, from the committed seeds
+# FUZZ_SECONDS per target (default 60), FUZZ_JOBS at a time (default 2), from the committed seeds
 # (Tests/Fixtures/fuzz-seeds) and the corpus it grows under .build/fuzz; a finding fails the run.
 # Built apart (.build-fuzz) with -sanitize=fuzzer,address, linked by the toolchain's lld.
 FUZZ_SECONDS ?= 60
@@ -69,6 +70,13 @@ fuzz: deps
 	$(SWIFT) build -c release --scratch-path .build-fuzz --product refclip-fuzz \
 	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld
 	FUZZ_SECONDS=$(FUZZ_SECONDS) Tests/fuzz.sh .build-fuzz/release/refclip-fuzz
+
+# A teacher run under `cluster/launch.sh --elastic 2:3` over three namespace hosts heals itself: a cut
+# link and a killed rank each restart it on the hosts that answer, the run finishes where the same world
+# sizes taken by hand end, and too few hosts stop it at once (cluster/harness/test-elastic.sh). Root.
+test-elastic: deps python
+	$(SWIFT) build $(BUILD_FLAGS) --product refclip
+	REFCLIP_BIN=$(BIN)/refclip REFCLIP_PYTHON=$(PYTHON_ENV)/bin/python cluster/harness/test-elastic.sh
 
 bench: deps
 	$(SWIFT) build $(BUILD_FLAGS)

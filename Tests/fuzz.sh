@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fuzz.sh — `make fuzz`: libFuzzer over every reader of outside files (`refclip-fuzz TARGET`, built with
-# -sanitize=fuzzer,address), FUZZ_SECONDS each (default 60), two targets at a time. Each starts from
+# -sanitize=fuzzer,address), FUZZ_SECONDS each (default 60), FUZZ_JOBS targets at a time (default 2). Each starts from
 # the committed seeds (Tests/Fixtures/fuzz-seeds/TARGET) and the corpus it grew before
 # (.build/fuzz/corpus/TARGET, kept out of git). Inputs up to 64 KiB; a single allocation above
 # 64 MiB (1024× the largest input) is a finding, like a trap, a memory error or a 10 s hang. Findings
@@ -27,7 +27,7 @@ run() {
 export -f run
 export bin root seconds out
 mkdir -p "$out"
-printf '%s\n' $targets | xargs -P 2 -I{} bash -c 'run {}'
+printf '%s\n' $targets | xargs -P "${FUZZ_JOBS:-2}" -I{} bash -c 'run {}'
 
 echo
 echo "| target | executions | coverage (edges) | features | corpus | findings |"

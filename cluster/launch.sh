@@ -6,8 +6,10 @@
 #   REFCLIP_HOSTFILE   mpirun's hostfile (see hostfile.example); REFCLIP_RANKS its rank count
 #   REFCLIP_DRY_RUN=1  print the command instead of running it
 # plus REFCLIP_THREADS_PER_RANK, REFCLIP_IFACE and REFCLIP_BLAS_CORETYPE (env.sh).
+# `launch.sh --elastic MIN[:MAX] …` restarts a failed job on the hosts that still answer (elastic.sh).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+[[ ${1:-} == --elastic ]] && exec "$here/elastic.sh" "$@"
 source "$here/env.sh"
 
 bin=${REFCLIP_BIN:-$(command -v refclip || echo "$here/../.build/release/refclip")}

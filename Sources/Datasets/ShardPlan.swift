@@ -38,8 +38,9 @@ public struct ShardPlan: Sendable {
     public init(itemCount: Int, globalBatch: Int, worldSize: Int, rank: Int, seed: UInt64,
                 extras: [(count: Int, weight: Double)] = []) throws {
         guard globalBatch > 0, globalBatch % worldSize == 0 else {
-            throw InputError(location: "train.batch", "global batch \(globalBatch) is not divisible by the world size \(worldSize)",
-                             hint: "every rank must hold the same number of samples; choose a batch that \(worldSize) ranks divide")
+            let sizes = globalBatch > 0 ? (1 ... globalBatch).filter { globalBatch % $0 == 0 }.map(String.init).joined(separator: ", ") : "none"
+            throw InputError(location: "train.batch", "global batch \(globalBatch) is not divisible by the world size \(worldSize) (world sizes that divide it: \(sizes))",
+                             hint: "every rank must hold the same number of samples; run on one of those world sizes, or choose a batch that \(worldSize) ranks divide")
         }
         let rows = Self.rows(globalBatch: globalBatch, weights: [1] + extras.map(\.weight))
         for (i, extra) in extras.enumerated() {

@@ -1,5 +1,6 @@
 // MetricsLog.swift — RUN/metrics.jsonl: one typed record per line (a run's start, a logged step, a
-// split's evaluation), written and read by the same types. Non-finite numbers are written as null.
+// split's evaluation, a restart by the elastic launcher), written and read by the same types.
+// Non-finite numbers are written as null.
 
 import Configuration
 import Distributed
@@ -53,9 +54,28 @@ public struct EvalRecord: Codable, Equatable, Sendable {
     }
 }
 
-/// One line of metrics.jsonl: `{"event": "start" | "step" | "eval", …the record's fields}`.
+/// A restart by the elastic launcher (cluster/elastic.sh): which attempt, after what failure, on which
+/// hosts, resuming at `step` with the steps logged after it done again.
+public struct RestartRecord: Codable, Equatable, Sendable {
+    public var step: Int
+    public var attempt: Int
+    public var failure: String
+    public var hostsBefore: [String], hostsAfter: [String]
+    public var stepsRedone: Int
+
+    public init(step: Int, attempt: Int, failure: String, hostsBefore: [String], hostsAfter: [String], stepsRedone: Int) {
+        self.step = step; self.attempt = attempt; self.failure = failure
+        self.hostsBefore = hostsBefore; self.hostsAfter = hostsAfter; self.stepsRedone = stepsRedone
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case step, attempt, failure, hostsBefore = "hosts_before", hostsAfter = "hosts_after", stepsRedone = "steps_redone"
+    }
+}
+
+/// One line of metrics.jsonl: `{"event": "start" | "step" | "eval" | "restart", …the record's fields}`.
 public enum MetricsRecord: Codable, Equatable, Sendable {
-    case start(StartRecord), step(StepRecord), eval(EvalRecord)
+    case start(StartRecord), step(StepRecord), eval(EvalRecord), restart(RestartRecord)
 
     /// The global step the record belongs to.
     public var step: Int {
@@ -63,6 +83,7 @@ public enum MetricsRecord: Codable, Equatable, Sendable {
         case .start(let r): return r.step
         case .step(let r): return r.step
         case .eval(let r): return r.step
+        case .restart(let r): return r.step
         }
     }
 
@@ -74,6 +95,7 @@ public enum MetricsRecord: Codable, Equatable, Sendable {
         case "start": self = .start(try StartRecord(from: decoder))
         case "step": self = .step(try StepRecord(from: decoder))
         case "eval": self = .eval(try EvalRecord(from: decoder))
+        case "restart": self = .restart(try RestartRecord(from: decoder))
         default: throw DecodingError.dataCorruptedError(forKey: .event, in: try decoder.container(keyedBy: EventKey.self), debugDescription: "unknown event \(event)")
         }
     }
@@ -84,6 +106,7 @@ public enum MetricsRecord: Codable, Equatable, Sendable {
         case .start(let r): try container.encode("start", forKey: .event); try r.encode(to: encoder)
         case .step(let r): try container.encode("step", forKey: .event); try r.encode(to: encoder)
         case .eval(let r): try container.encode("eval", forKey: .event); try r.encode(to: encoder)
+        case .restart(let r): try container.encode("restart", forKey: .event); try r.encode(to: encoder)
         }
     }
 

@@ -57,6 +57,9 @@ public final class TrainingRun<Phase: TrainingPhase> {
         if comm.isRoot {
             try FileManager.default.createDirectory(atPath: settings.runDirectory + "/checkpoints", withIntermediateDirectories: true)
             try writeFileAtomically(settings.runDirectory + "/config.yaml", bytes: Array(settings.yaml.utf8))
+            for name in CheckpointDirectory(run: settings.runDirectory).removeUnfinishedWrites() {
+                output("removed \(name): a checkpoint write that never finished (the process was killed while writing)")
+            }
         }
         let blas = try JobBLAS.gather(comm)
         output("refclip \(refclipVersion) — \(Phase.phase) run '\(settings.name)' on \(comm.size) rank\(comm.size == 1 ? "" : "s")\n"
@@ -70,11 +73,16 @@ public final class TrainingRun<Phase: TrainingPhase> {
             if resume == nil { output("no checkpoint of this run yet: starting from the beginning") }
         }
         if let resume { try restore(&session, from: resume) } else { try refuseToOverwrite(session.checkpoints) }
-        if comm.isRoot { try truncateMetrics(after: session.position.globalStep) }
+        let lastLogged = comm.isRoot ? try truncateMetrics(after: session.position.globalStep) : 0
         let log = try MetricsLog(path: comm.isRoot ? settings.runDirectory + "/metrics.jsonl" : nil)
         let sources = session.context.sources.map(\.name)
         try log.record(.start(StartRecord(step: session.position.globalStep, phase: Phase.phase, version: refclipVersion, ranks: comm.size,
                                           blas: blas.groups, sources: sources.count > 1 ? sources : nil)))
+        if let restart = elasticRestart(resumedAt: session.position.globalStep, lastLogged: lastLogged) {
+            output("restart \(restart.attempt) after \(restart.failure): hosts \(restart.hostsBefore.joined(separator: ", ")) → "
+                   + "\(restart.hostsAfter.joined(separator: ", ")); resuming at step \(restart.step), \(restart.stepsRedone) step(s) done again")
+            try log.record(.restart(restart))
+        }
         return try train(&session, log: log)
     }
 
@@ -211,14 +219,25 @@ public final class TrainingRun<Phase: TrainingPhase> {
         if !changed.isEmpty { output("note: the configuration differs from the checkpoint's in \(changed.joined(separator: ", ")); the run will not repeat the original exactly") }
     }
 
-    /// Keeps metrics.jsonl free of steps a resumed run is about to redo.
-    private func truncateMetrics(after step: Int) throws {
+    /// Keeps metrics.jsonl free of steps a resumed run is about to redo; returns the last step it logged.
+    private func truncateMetrics(after step: Int) throws -> Int {
         let path = settings.runDirectory + "/metrics.jsonl"
-        guard FileManager.default.fileExists(atPath: path) else { return }
+        guard FileManager.default.fileExists(atPath: path) else { return step }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let kept = try MetricsRecord.read(path).filter { $0.step <= step }.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }
+        let records = try MetricsRecord.read(path)
+        let kept = try records.filter { $0.step <= step }.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }
         try writeFileAtomically(path, bytes: Array(kept.joined().utf8))
+        return records.map(\.step).max() ?? step
+    }
+
+    /// What the elastic launcher says of this start (REFCLIP_RESTART, JSON: attempt, failure, hosts
+    /// before and after), with where it resumes and the steps logged past that; nil on a first start.
+    private func elasticRestart(resumedAt step: Int, lastLogged: Int) -> RestartRecord? {
+        guard let text = ProcessInfo.processInfo.environment["REFCLIP_RESTART"], !text.isEmpty,
+              let request = try? JSONDecoder().decode(ElasticRestartRequest.self, from: Data(text.utf8)) else { return nil }
+        return RestartRecord(step: step, attempt: request.attempt, failure: request.failure, hostsBefore: request.hostsBefore,
+                             hostsAfter: request.hostsAfter, stepsRedone: max(0, lastLogged - step))
     }
 
     // MARK: training
@@ -399,4 +418,10 @@ public final class TrainingRun<Phase: TrainingPhase> {
         }
         return try body()
     }
+}
+
+/// What cluster/elastic.sh tells a restarted job (REFCLIP_RESTART).
+private struct ElasticRestartRequest: Decodable {
+    var attempt: Int, failure: String, hostsBefore: [String], hostsAfter: [String]
+    enum CodingKeys: String, CodingKey { case attempt, failure, hostsBefore = "hosts_before", hostsAfter = "hosts_after" }
 }

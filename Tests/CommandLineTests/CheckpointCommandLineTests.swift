@@ -1,9 +1,10 @@
 // CheckpointCommandLineTests.swift — runs survive interruption: resume is bitwise exact at the same
-// world size and within 1e-5 at another; SIGTERM checkpoints and resumes exactly; a SIGKILLed rank
-// ends the job and the run resumes from the last complete checkpoint; checkpoints written in the
-// background hold what a direct write holds and resume exactly; damaged checkpoints are refused and
-// `latest` falls back; a model that does not match is refused naming the differences; a failed write
-// keeps the previous checkpoints.
+// world size and within 1e-5 at another; SIGTERM checkpoints and resumes exactly; a SIGKILL while the
+// stop checkpoint is written keeps the previous one; a SIGKILLed rank ends the job and the run resumes
+// from the last complete checkpoint, recording the elastic launcher's restart; checkpoints written in
+// the background hold what a direct write holds and resume exactly; damaged checkpoints are refused
+// and `latest` falls back; a model that does not match is refused naming the differences; a failed
+// write keeps the previous checkpoints.
 
 import Foundation
 import TestSupport
@@ -127,6 +128,31 @@ final class CheckpointCommandLineTests: XCTestCase {
                           ["params", "buffers", "adam.m", "adam.v", "ema.params"])
     }
 
+    func testKillDuringTheStopCheckpointKeepsThePreviousOne() throws {
+        // Slurm sends SIGKILL when the grace after SIGTERM runs out; here it comes while the stop
+        // checkpoint is being written (a model large enough for the write to take a while).
+        let larger = ["--set", "model.hidden=256", "--set", "model.ffn=512", "--set", "model.fusion_hidden=256"]
+        try W.succeed(try W.train("grace", larger + ["--set", "train.max_steps=2"]))
+        let before = try Data(contentsOf: URL(fileURLWithPath: W.runs + "/grace/checkpoints/step-00000002.refclip"))
+        let process = try startLongRun("grace", ranks: nil, steps: 4, extra: larger + ["--resume", "latest"])
+        kill(process.processIdentifier, SIGTERM)
+        let directory = W.runs + "/grace/checkpoints", deadline = Date().addingTimeInterval(60)
+        var unfinished: [String] = []
+        while unfinished.isEmpty, process.isRunning, Date() < deadline {
+            unfinished = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".tmp-") }
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertFalse(unfinished.isEmpty, "the stop checkpoint's write was not caught in progress")
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+        XCTAssertEqual(try W.indexedSteps("grace"), [2], "the cut write is not marked complete")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: directory + "/step-00000002.refclip")), before)
+        let output = try W.succeed(try W.train("grace", larger + ["--set", "train.max_steps=3", "--resume", "latest"]))
+        XCTAssertTrue(output.contains("step-00000002.refclip") && output.contains("removed " + unfinished[0]), output)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".tmp-") }, [])
+    }
+
     func testKilledRankEndsTheJobAndTheRunResumes() throws {
         let process = try startLongRun("killed", ranks: 2, steps: 6, extra: ["--set", "train.checkpoint_every=2", "--set", "runtime.watchdog_seconds=10"])
         let ranks = try runProcess("/usr/bin/pgrep", ["-P", "\(process.processIdentifier)"]).output.split(separator: "\n").compactMap { Int32($0) }
@@ -137,9 +163,19 @@ final class CheckpointCommandLineTests: XCTestCase {
         let last = try XCTUnwrap(try W.indexedSteps("killed").last)
         // A leftover that was never marked complete must not be picked.
         try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: "\(W.runs)/killed/checkpoints/step-99999999.refclip"))
-        let output = try W.succeed(try W.train("killed", ["--set", "train.max_steps=\(last + 2)", "--set", "train.epochs=10000", "--resume", "latest"]))
+        // Resumed as the elastic launcher resumes it: the restart is a line and a record with the steps redone.
+        let lastLogged = try XCTUnwrap(try W.losses("killed").last?.step)
+        let restart = #"{"attempt": 1, "failure": "exit 137", "hosts_before": ["a", "b"], "hosts_after": ["a"]}"#
+        let (status, output) = try W.run(try W.train("killed", ["--set", "train.max_steps=\(last + 2)", "--set", "train.epochs=10000", "--resume", "latest"]),
+                                         environment: ["REFCLIP_RESTART": restart])
+        XCTAssertEqual(status, 0, output)
         XCTAssertTrue(output.contains(String(format: "step-%08d.refclip", last)), output)
+        XCTAssertTrue(output.contains("restart 1 after exit 137: hosts a, b → a; resuming at step \(last), \(lastLogged - last) step(s) done again"), output)
         XCTAssertEqual(try W.losses("killed").last?.step, last + 2)
+        let records = try MetricsRecord.read("\(W.runs)/killed/metrics.jsonl").compactMap { record -> RestartRecord? in
+            if case .restart(let r) = record { return r } else { return nil }
+        }
+        XCTAssertEqual(records, [RestartRecord(step: last, attempt: 1, failure: "exit 137", hostsBefore: ["a", "b"], hostsAfter: ["a"], stepsRedone: lastLogged - last)])
     }
 
     func testWatchdogEndsAJobWithAHungRank() throws {

@@ -16,7 +16,8 @@ final class ClusterScriptTests: XCTestCase {
     }
 
     func testEveryScriptParses() throws {
-        let scripts = ["env.sh", "launch.sh", "harness/netns.sh", "harness/rsh-agent.sh", "harness/test-cluster.sh"]
+        let scripts = ["env.sh", "launch.sh", "elastic.sh", "harness/netns.sh", "harness/rsh-agent.sh", "harness/common.sh",
+                       "harness/test-cluster.sh", "harness/test-elastic.sh", "harness/bench-scale.sh"]
             + ["extract", "teacher", "pseudo-label", "student"].map { "slurm/\($0).sbatch" }
         for script in scripts {
             let (status, output) = try bash(["-n", cluster + "/" + script])
@@ -25,20 +26,40 @@ final class ClusterScriptTests: XCTestCase {
     }
 
     func testSlurmDryRunsPrintTheSrunLine() throws {
+        // scontrol as Slurm would answer for an allocation of node01–node04.
+        let fakeBin = RefclipWorkspace.root.path + "/fake-slurm"
+        try FileManager.default.createDirectory(atPath: fakeBin, withIntermediateDirectories: true)
+        try "#!/bin/sh\n[ \"$1 $2\" = \"show hostnames\" ] && printf 'node01\\nnode02\\nnode03\\nnode04\\n'\n"
+            .write(toFile: fakeBin + "/scontrol", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fakeBin + "/scontrol")
         let slurm = ["SLURM_JOB_ID": "42", "SLURM_NTASKS": "8", "SLURM_CPUS_PER_TASK": "16", "SLURM_SUBMIT_DIR": packageRoot.path,
-                     "REFCLIP_DRY_RUN": "1", "REFCLIP_BIN": "refclip"]
+                     "SLURM_JOB_NODELIST": "node[01-04]", "SLURM_JOB_NUM_NODES": "4", "REFCLIP_DRY_RUN": "1", "REFCLIP_BIN": "refclip",
+                     "PATH": fakeBin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]
+        let srun = "srun --mpi=pmix --kill-on-bad-exit=1 --cpu-bind=cores"
         let expected = [
-            "teacher": "train --config configs/refcoco-teacher.yaml --resume auto",
-            "student": "train --config configs/refcoco-student.yaml --resume auto",
-            "extract": "extract --config configs/refcoco-extract.yaml",
-            "pseudo-label": "pseudo-label --checkpoint runs/refcoco-teacher/best.refclip --out runs/refcoco-teacher/pseudo-labels.json",
+            // The training jobs run under the elastic supervisor: every node of the allocation while all answer.
+            "teacher": "\(srun) --nodes=4 --ntasks=8 --cpus-per-task=16 refclip train --config configs/refcoco-teacher.yaml --resume auto",
+            "student": "\(srun) --nodes=4 --ntasks=8 --cpus-per-task=16 refclip train --config configs/refcoco-student.yaml --resume auto",
+            "extract": "\(srun) --ntasks=8 --cpus-per-task=16 refclip extract --config configs/refcoco-extract.yaml",
+            "pseudo-label": "\(srun) --ntasks=8 --cpus-per-task=16 refclip pseudo-label --checkpoint runs/refcoco-teacher/best.refclip --out runs/refcoco-teacher/pseudo-labels.json",
         ]
         for (name, command) in expected {
             let (status, output) = try bash([cluster + "/slurm/\(name).sbatch"], environment: slurm)
             XCTAssertEqual(status, 0, output)
-            XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines),
-                           "srun --mpi=pmix --kill-on-bad-exit=1 --cpu-bind=cores --ntasks=8 --cpus-per-task=16 refclip \(command) --blas-threads 16")
+            XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines), "\(command) --blas-threads 16", name)
         }
+        // Outside Slurm the supervisor launches mpirun over the hostfile's hosts, adding --resume auto
+        // (printed shell-quoted, as launch.sh prints it: commas escaped).
+        let (status, output) = try bash([cluster + "/launch.sh", "--elastic", "2:3", "train", "--config", "c.yaml"],
+                                        environment: ["REFCLIP_HOSTFILE": cluster + "/hostfile.example", "REFCLIP_DRY_RUN": "1", "REFCLIP_BIN": "refclip"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines),
+                       #"mpirun -np 6 --host node01:2\,node02:2\,node03:2 -x "#
+                           + "OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS -x REFCLIP_RESTART "
+                           + "refclip train --config c.yaml --resume auto --blas-threads 1")
+        let (refused, message) = try bash([cluster + "/launch.sh", "--elastic", "3:2", "train"], environment: ["REFCLIP_HOSTFILE": cluster + "/hostfile.example"])
+        XCTAssertEqual(refused, 2, message)
+        XCTAssertTrue(message.contains("MIN ≤ MAX"), message)
     }
 
     func testOutsideSlurmTheHostfileMakesTheMpirunLine() throws {

@@ -60,7 +60,8 @@ final class ShardPlanTests: XCTestCase {
 
     func testRefusesABatchTheWorldDoesNotDivideOrAWeightWithoutARow() {
         XCTAssertThrowsError(try ShardPlan(itemCount: 100, globalBatch: 10, worldSize: 4, rank: 0, seed: 1)) {
-            XCTAssertTrue("\($0)".contains("train.batch") && "\($0)".contains("not divisible"), "\($0)")
+            XCTAssertTrue("\($0)".contains("train.batch") && "\($0)".contains("not divisible")
+                          && "\($0)".contains("world sizes that divide it: 1, 2, 5, 10"), "\($0)")
         }
         XCTAssertThrowsError(try ShardPlan(itemCount: 10, globalBatch: 16, worldSize: 1, rank: 0, seed: 1)) {
             XCTAssertTrue("\($0)".contains("larger than the 10 training items"), "\($0)")

@@ -6,48 +6,15 @@
 #      with a message naming the step, and `--resume latest` on one host finishes the run.
 # Skips, saying so, when the machine does not allow network namespaces. Leaves nothing behind.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
-bin=${REFCLIP_BIN:-$root/.build/release/refclip}
-netns="$here/netns.sh"
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
+harness_start test-cluster 2
 
-if [[ $(id -u) != 0 ]] || ! "$netns" check; then
-  echo "test-cluster: SKIPPED — this machine does not allow network namespaces (needs root with CAP_NET_ADMIN and CAP_SYS_ADMIN)"
-  exit 0
-fi
-work=$(mktemp -d /tmp/refclip-cluster.XXXXXX)
-cleanup() {
-  pkill -f "$work" 2>/dev/null || true
-  "$netns" down
-  rm -rf "$work"
-}
-trap cleanup EXIT
-"$netns" up 2
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-started=$SECONDS
-
-"$bin" synth --out "$work/data" --set images.train=24 --set images.val=8 --set images.testA=4 --set images.testB=4 \
-  --set detector.channels=4,6,8 --set storage.images_per_shard=8 > "$work/synth.log"
-
-# The tiny teacher of the command-line tests, run NAME with extra arguments.
-train_args() {
-  local name=$1; shift
-  echo train --config "$root/configs/synthetic-teacher.yaml" \
-    --set "data.annotations=$work/data/annotations.json" --set "data.features=$work/data/features" \
-    --set "data.word_vectors=$work/data/word_vectors.txt" --set "output.dir=$work/runs" --set "name=$name" \
-    --set model.hidden=16 --set model.ffn=24 --set model.fusion_hidden=12 --set train.batch=8 --set train.log_every=1 \
-    --set train.eval_batch=5 --set train.eps=1e-6 --blas-threads 1 "$@"
-}
 # mpirun in host 0's namespace, ranks spread over the hosts given as "198.18.0.1:R,198.18.0.2:R".
-# The ranks' watchdog ends them; mpirun then exits once OpenMPI's keepalive declares the cut host's
-# daemon lost (here about 26 s after the cut, set above the watchdog so the ranks speak first).
 on_hosts() {
   local hosts=$1 ranks=$2; shift 2
-  ip netns exec rchost0 mpirun -np "$ranks" --host "$hosts" --mca plm_rsh_agent "$here/rsh-agent.sh" \
-    --mca btl tcp,self --mca btl_tcp_if_include eth0 --mca oob_tcp_if_include eth0 -x OPENBLAS_NUM_THREADS \
-    --mca oob_tcp_keepalive_time 20 --mca oob_tcp_keepalive_intvl 2 --mca oob_tcp_keepalive_probes 3 "$@"
+  # shellcheck disable=SC2086
+  ip netns exec rchost0 mpirun -np "$ranks" --host "$hosts" $mpirun_args -x OPENBLAS_NUM_THREADS "$@"
 }
-losses() { python3 -c 'import json, sys; print(" ".join(repr(json.loads(l)["loss"]) for l in open(sys.argv[1]) if "\"step\"" in l and "\"loss\"" in l))' "$work/runs/$1/metrics.jsonl"; }
 same_losses() {
   python3 - "$(losses "$1")" "$(losses "$2")" <<'PY'
 import sys
