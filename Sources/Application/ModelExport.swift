@@ -7,6 +7,7 @@
 // reference layout, is written under refclip's parameter names.
 
 import Configuration
+import Formats
 import Foundation
 import Layers
 import Models

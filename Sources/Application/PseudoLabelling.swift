@@ -6,6 +6,7 @@ import Configuration
 import Datasets
 import Distributed
 import Evaluation
+import Formats
 import Foundation
 import Tensors
 import Training
@@ -28,7 +29,7 @@ public func writePseudoLabels(checkpoint: String, to out: String, raw: Bool, ove
     guard comm.isRoot else { return labels }
     var annotations = try Annotations.load(config.value.data.annotations)
     annotations.splits["train"] = labels.entries
-    annotations.info = ["teacher_checkpoint": checkpoint, "teacher_sha256": try SHA256.hex(file: checkpoint),
+    annotations.info = ["teacher_checkpoint": checkpoint, "teacher_sha256": try Checksum.sha256Hex(file: checkpoint),
                         "teacher_step": "\(loaded.header.position.globalStep)", "teacher_weights": raw || !loaded.hasAverage ? "raw" : "ema",
                         "teacher_config": loaded.header.config, "pseudo_label_accuracy": String(format: "%.2f", labels.accuracy)]
     try annotations.write(to: out)

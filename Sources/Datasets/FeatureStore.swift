@@ -8,6 +8,7 @@
 // image and view. Shards depend only on the image index, so any number of ranks writes the same bytes.
 
 import Distributed
+import Formats
 import Foundation
 import Tensors
 

@@ -2,6 +2,7 @@
 // `.cfg` + `.weights`, or the RefCLIP/SimREC YOLOv3 from its state dict (the safetensors file
 // `refclip import-detector` writes, or the official `.pth` itself, read without running its pickle).
 
+import Formats
 import Foundation
 import Tensors
 
@@ -58,10 +59,10 @@ public enum DetectorSource: Sendable, Equatable {
     public func manifestFields() throws -> [String: String] {
         switch self {
         case let .darknet(cfg, weights, featureLayers):
-            return ["kind": kind, "cfg": cfg, "cfg_sha256": try SHA256.hex(file: cfg), "weights": weights, "weights_sha256": try SHA256.hex(file: weights),
+            return ["kind": kind, "cfg": cfg, "cfg_sha256": try Checksum.sha256Hex(file: cfg), "weights": weights, "weights_sha256": try Checksum.sha256Hex(file: weights),
                     "feature_layers": featureLayers.map { $0.map(String.init).joined(separator: ",") } ?? "auto"]
         case let .refclipYOLOv3(weights):
-            return ["kind": kind, "weights": weights, "weights_sha256": try SHA256.hex(file: weights), "feature_layers": "inputs of heads 19, 28, 37"]
+            return ["kind": kind, "weights": weights, "weights_sha256": try Checksum.sha256Hex(file: weights), "feature_layers": "inputs of heads 19, 28, 37"]
         }
     }
 
@@ -85,7 +86,7 @@ public enum DetectorSource: Sendable, Equatable {
 public func importRefCLIPDetector(from pth: String, to out: String) throws -> RefCLIPYOLOv3 {
     let checkpoint = try TorchCheckpoint(path: pth)
     let bytes = checkpoint.safetensors(metadata: ["refclip.detector.kind": "refclip-yolov3", "refclip.detector.source": (pth as NSString).lastPathComponent,
-                                                  "refclip.detector.source_sha256": try SHA256.hex(file: pth)]).serialized()
+                                                  "refclip.detector.source_sha256": try Checksum.sha256Hex(file: pth)]).serialized()
     let network = try RefCLIPYOLOv3(weights: try DetectorSource.inMemory(bytes, name: pth))
     try writeFileAtomically(out, bytes: bytes)
     return network

@@ -7,6 +7,7 @@
 // group = anchor) and decodes its output exactly as the reference computes `pred`.
 
 import Datasets
+import Formats
 import Foundation
 import Tensors
 

@@ -5,6 +5,7 @@
 // Backward tells the store where a module's gradients are final (`finishGradients`), so that they can
 // be summed over ranks while backward goes on.
 
+import Formats
 import Tensors
 
 /// A named, shaped slice of a `ParameterStore`.

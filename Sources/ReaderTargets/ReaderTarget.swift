@@ -6,6 +6,7 @@
 import Configuration
 import Datasets
 import Detector
+import Formats
 import Foundation
 import Tensors
 import Training

@@ -6,6 +6,7 @@
 // file that is fsynced and renamed into place, so a crash never leaves a partial checkpoint.
 
 import Configuration
+import Formats
 import Foundation
 import Models
 import Tensors

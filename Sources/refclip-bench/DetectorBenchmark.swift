@@ -5,6 +5,7 @@
 
 import Detector
 import Distributed
+import Formats
 import Foundation
 import Tensors
 

@@ -5,6 +5,7 @@ import Application
 import ArgumentParser
 import Configuration
 import Datasets
+import Formats
 import Foundation
 import Tensors
 import Training

@@ -8,6 +8,7 @@
 import Application
 import Datasets
 import Detector
+import Formats
 import Foundation
 import Tensors
 import TestSupport
@@ -169,7 +170,7 @@ final class ExtractCommandLineTests: XCTestCase {
         let store = try FeatureStore(directory: root + "/store-paper")
         XCTAssertEqual(store.manifest.layout, FeatureLayout(channels: [64, 128, 256], anchorsPerCell: 4))
         XCTAssertEqual(store.manifest.producer["kind"], "refclip-yolov3")
-        XCTAssertEqual(store.manifest.producer["weights_sha256"], try SHA256.hex(file: detector + "/detector.safetensors"))
+        XCTAssertEqual(store.manifest.producer["weights_sha256"], try Checksum.sha256Hex(file: detector + "/detector.safetensors"))
         XCTAssertEqual(store.manifest.producer["normalization"], "imagenet")
 
         // The stored record is the detector's output on the letterboxed image, normalized as the reference does.

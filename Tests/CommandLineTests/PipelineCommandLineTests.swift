@@ -2,9 +2,10 @@
 // pseudo-labels, student, and both evaluated side by side; evaluation after every step on 2 ranks
 // (debug threads and mpirun), where decisions taken from evaluations must agree across ranks.
 
+import Formats
 import Foundation
-import TestSupport
 import Tensors
+import TestSupport
 import Training
 import XCTest
 
@@ -21,7 +22,7 @@ final class PipelineCommandLineTests: XCTestCase {
         XCTAssertTrue(output.contains("training expressions labelled"), output)
         let annotations = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: labels))) as! [String: Any]
         let info = try XCTUnwrap(annotations["info"] as? [String: String])
-        XCTAssertEqual(info["teacher_sha256"], try SHA256Hex("\(W.runs)/pipeline-teacher/best.refclip"))
+        XCTAssertEqual(info["teacher_sha256"], try Checksum.sha256Hex(file: "\(W.runs)/pipeline-teacher/best.refclip"))
         XCTAssertNotNil(Double(info["pseudo_label_accuracy"] ?? ""))
         let confidences = (annotations["train"] as! [[String: Any]]).compactMap { $0["confidence"] as? Double }
         XCTAssertEqual(confidences.count, (annotations["train"] as! [[String: Any]]).count, "every pseudo-label carries the teacher's confidence")
@@ -75,4 +76,3 @@ extension PipelineCommandLineTests {
     }
 }
 
-private func SHA256Hex(_ path: String) throws -> String { try Tensors.SHA256.hex(file: path) }

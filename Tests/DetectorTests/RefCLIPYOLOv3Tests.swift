@@ -7,6 +7,7 @@
 
 import Datasets
 import Detector
+import Formats
 import Foundation
 import Tensors
 import TestSupport

@@ -6,6 +6,7 @@
 // file for the reference tests; by default they read the shipped one.
 
 import Distributed
+import Formats
 import Foundation
 import Layers
 import Models

@@ -4,13 +4,14 @@
 // the weights.
 
 import Application
+import Formats
 import Foundation
 import Layers
 import Models
 import Tensors
 import TestSupport
-@testable import Training
 import XCTest
+@testable import Training
 
 final class ExportTests: XCTestCase {
     /// A checkpoint in memory holding a teacher of `shape` with distinct values everywhere.

@@ -3,6 +3,7 @@
 // with another batch in its config (or a key removed) is refused naming the key and both shapes, and
 // the reference test classes, run on it in a separate process, all run and report (failures, no trap).
 
+import Formats
 import Foundation
 import Tensors
 import TestSupport

@@ -5,6 +5,7 @@
 // largest relative gradient difference per fixture and mode. A 1e-3 change of one BatchNorm statistic
 // must be caught, on the shipped fixture and on the grid's fixture with the loosest measured tolerances.
 
+import Formats
 import Foundation
 import Layers
 import Models

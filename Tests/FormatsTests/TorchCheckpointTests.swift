@@ -3,6 +3,7 @@
 // strided views reads back as the same tensors; a pickle that names os.system is refused by name and
 // runs nothing; truncated files are refused; a flipped bit anywhere is refused or changes nothing.
 
+import Formats
 import Foundation
 import Tensors
 import TestSupport

@@ -4,6 +4,7 @@
 // dict is the pickle's top-level dict, or the dict under its "state_dict" or "model" key.
 
 import Foundation
+import Tensors
 
 /// One tensor of a checkpoint, its elements contiguous in row-major order.
 public struct TorchTensor: Sendable {

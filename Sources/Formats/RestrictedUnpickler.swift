@@ -10,6 +10,8 @@
 // before it places it), which keeps the depth of every value exact and rules out cycles. Lengths are
 // checked against the bytes left before anything is read or allocated.
 
+import Tensors
+
 /// A value of a restricted pickle.
 public indirect enum PickleValue: Sendable {
     case none

@@ -3,6 +3,8 @@
 // directory; each entry's data follows its local header, whose own extra field (PyTorch pads there to
 // align data) gives the offset. Every read checks the entry's CRC-32, so a flipped bit is an error.
 
+import Tensors
+
 /// The entries of a ZIP file held in memory.
 public struct ZipArchive {
     /// One stored file.
@@ -105,7 +107,7 @@ public struct ZipArchive {
             throw fail("its \(entry.size) bytes run past the end of the file (a truncated file?)")
         }
         let data = UnsafeRawBufferPointer(rebasing: bytes[start ..< start + entry.size])
-        guard CRC32.checksum(data) == entry.crc else { throw fail("its CRC-32 does not match (the data is corrupted)") }
+        guard Checksum.crc32(data) == entry.crc else { throw fail("its CRC-32 does not match (the data is corrupted)") }
         return data
     }
 
@@ -121,20 +123,5 @@ public struct ZipArchive {
             return at
         }
         return nil
-    }
-}
-
-/// CRC-32 (ISO-HDLC, as ZIP and gzip use).
-public enum CRC32 {
-    private static let table: [UInt32] = (0 ..< 256).map { n in
-        (0 ..< 8).reduce(UInt32(n)) { c, _ in c & 1 == 1 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-    }
-
-    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
-        table.withUnsafeBufferPointer { t in
-            for byte in bytes { c = t[Int((c ^ UInt32(byte)) & 0xFF)] ^ (c >> 8) }
-        }
-        return c ^ 0xFFFF_FFFF
     }
 }

@@ -2,6 +2,7 @@
 // then the tensors' little-endian bytes in the order they were added, without holes.
 
 import Foundation
+import Tensors
 
 /// Accumulates tensors and serializes them as one safetensors image.
 public struct SafetensorsWriter {

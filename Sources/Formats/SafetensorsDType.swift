@@ -1,5 +1,7 @@
 // SafetensorsDType.swift — element types of the safetensors format and their conversions to Float.
 
+import Tensors
+
 /// An element type as spelled in a safetensors header.
 public enum DType: String, CaseIterable, Sendable {
     case f64 = "F64", f32 = "F32", f16 = "F16", bf16 = "BF16"

@@ -1,6 +1,7 @@
 // SafetensorsTests.swift — round trips of every dtype, the reference fixture's header, and refusal
 // of malformed files with messages that name the problem.
 
+import Formats
 import Foundation
 import Tensors
 import TestSupport

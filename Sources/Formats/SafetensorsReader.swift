@@ -7,6 +7,7 @@
 // of range, overlapping or leaving holes, sizes that disagree with the shape.
 
 import Foundation
+import Tensors
 
 /// One tensor's entry in a safetensors header.
 public struct SafetensorsEntry: Sendable {

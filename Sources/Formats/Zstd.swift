@@ -2,6 +2,7 @@
 // compressible (all first bytes, then all second bytes, …).
 
 import CZstd
+import Tensors
 
 /// Compression of byte buffers into self-checking zstd frames.
 public enum Zstd {
