@@ -109,11 +109,9 @@ private func imageBackgrounds(store: FeatureStore, features: String) throws -> (
         return { info in byID[info.id].map(sceneSVGElements) ?? "" }
     }
     // A store extracted by either detector records its image root and naming.
-    let producer = store.manifest.producer
-    if (try? DetectorSource.recorded(in: producer, manifest: features)) != nil, let root = producer["images"], let names = producer["image_names"],
-       let naming = try? ImageNaming(names) {
+    if case .extraction(let record) = store.manifest.producer, let naming = try? ImageNaming(record.imageNames) {
         return { info in
-            let path = (root as NSString).appendingPathComponent(naming.fileName(info.id))
+            let path = (record.images as NSString).appendingPathComponent(naming.fileName(info.id))
             guard let bytes = FileManager.default.contents(atPath: path) else { return "" }
             let mime = bytes.starts(with: [0x89, 0x50]) ? "image/png" : "image/jpeg"
             return "<image href=\"data:\(mime);base64,\(bytes.base64EncodedString())\" x=\"0\" y=\"0\" width=\"\(info.width)\" height=\"\(info.height)\"/>\n"

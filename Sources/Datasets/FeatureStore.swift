@@ -77,14 +77,14 @@ public struct FeatureManifest: Codable, Equatable, Sendable {
     /// Input sizes stored for every image.
     public var views: [Int]
     public var imagesPerShard: Int
-    /// What produced the features (detector files and their hashes, or the synthetic generator's seed).
-    public var producer: [String: String]
+    /// What produced the features (detector files and their hashes, or the synthetic generator's seeds).
+    public var producer: FeatureProvenance
     public var images: [ImageInfo]
     /// Ids of images the producer could not read (missing or undecodable files); their entries are skipped.
     public var unavailableImages: [Int]?
     var records: [RecordLocation] = []
 
-    public init(dtype: FeatureDType, layout: FeatureLayout, views: [Int], imagesPerShard: Int, producer: [String: String],
+    public init(dtype: FeatureDType, layout: FeatureLayout, views: [Int], imagesPerShard: Int, producer: FeatureProvenance,
                 images: [ImageInfo]) {
         self.dtype = dtype
         self.layout = layout

@@ -2,6 +2,7 @@
 // `.cfg` + `.weights`, or the RefCLIP/SimREC YOLOv3 from its state dict (the safetensors file
 // `refclip import-detector` writes, or the official `.pth` itself, read without running its pickle).
 
+import Datasets
 import Formats
 import Foundation
 import Tensors
@@ -28,21 +29,17 @@ public enum DetectorSource: Sendable, Equatable {
         }
     }
 
-    /// The detector a feature store's manifest names (its `producer` fields), and its input normalization.
-    public static func recorded(in producer: [String: String], manifest: String) throws -> (DetectorSource, InputNormalization) {
-        let source: DetectorSource
-        switch (producer["kind"], producer["weights"]) {
-        case let ("darknet", weights?):
-            guard let cfg = producer["cfg"] else { throw InputError(file: manifest, location: "producer.cfg", "is missing") }
-            let layers = producer["feature_layers"].flatMap { text in text == "auto" ? nil : text.split(separator: ",").compactMap { Int($0) } }
-            source = .darknet(cfg: cfg, weights: weights, featureLayers: layers)
-        case let ("refclip-yolov3", weights?):
-            source = .refclipYOLOv3(weights: weights)
-        default:
-            throw InputError(file: manifest, "was not made by a detector refclip runs (producer: \(producer["kind"] ?? "unknown"))",
-                             hint: "name the detector with --detector and --weights")
+    /// The detector that made a feature store (its manifest's `producer`), and its input normalization.
+    public static func recorded(in producer: FeatureProvenance, manifest: String) throws -> (DetectorSource, InputNormalization) {
+        guard case .extraction(let record) = producer else {
+            throw InputError(file: manifest, "was made by the synthetic generator, not by a detector", hint: "name the detector with --detector and --weights")
         }
-        return (source, producer["normalization"].flatMap { InputNormalization(name: $0) } ?? source.defaultNormalization)
+        let source: DetectorSource
+        switch record.detector {
+        case let .darknet(cfg, weights, layers): source = .darknet(cfg: cfg.path, weights: weights.path, featureLayers: layers)
+        case let .refclipYOLOv3(weights): source = .refclipYOLOv3(weights: weights.path)
+        }
+        return (source, InputNormalization(name: record.normalization) ?? source.defaultNormalization)
     }
 
     /// Loads the detector.
@@ -55,14 +52,12 @@ public enum DetectorSource: Sendable, Equatable {
         }
     }
 
-    /// The files, their SHA-256 and the kind, for the store's manifest.
-    public func manifestFields() throws -> [String: String] {
+    /// The files with their SHA-256, for the store's manifest.
+    public func recorded() throws -> RecordedDetector {
+        func file(_ path: String) throws -> RecordedFile { RecordedFile(path: path, sha256: try Checksum.sha256Hex(file: path)) }
         switch self {
-        case let .darknet(cfg, weights, featureLayers):
-            return ["kind": kind, "cfg": cfg, "cfg_sha256": try Checksum.sha256Hex(file: cfg), "weights": weights, "weights_sha256": try Checksum.sha256Hex(file: weights),
-                    "feature_layers": featureLayers.map { $0.map(String.init).joined(separator: ",") } ?? "auto"]
-        case let .refclipYOLOv3(weights):
-            return ["kind": kind, "weights": weights, "weights_sha256": try Checksum.sha256Hex(file: weights), "feature_layers": "inputs of heads 19, 28, 37"]
+        case let .darknet(cfg, weights, featureLayers): return .darknet(cfg: try file(cfg), weights: try file(weights), featureLayers: featureLayers)
+        case let .refclipYOLOv3(weights): return .refclipYOLOv3(weights: try file(weights))
         }
     }
 

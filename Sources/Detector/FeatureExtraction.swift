@@ -120,10 +120,9 @@ public func extractFeatures(_ settings: ExtractionSettings, communicator comm: C
 }
 
 /// The detector files, their hashes and the preprocessing, recorded in the manifest.
-private func producerRecord(_ settings: ExtractionSettings) throws -> [String: String] {
-    try settings.detector.manifestFields().merging([
-        "normalization": "\(settings.normalization)",
-        "preprocessing": "RGB, letterbox (bilinear, half-pixel centres, truncated sizes, centred, fill \(Int(letterboxFill)))",
-        "annotations": settings.annotations, "images": settings.imageRoot, "image_names": settings.naming.pattern,
-    ]) { $1 }
+private func producerRecord(_ settings: ExtractionSettings) throws -> FeatureProvenance {
+    .extraction(ExtractionRecord(
+        detector: try settings.detector.recorded(), normalization: "\(settings.normalization)",
+        preprocessing: "RGB, letterbox (bilinear, half-pixel centres, truncated sizes, centred, fill \(Int(letterboxFill)))",
+        annotations: settings.annotations, images: settings.imageRoot, imageNames: settings.naming.pattern))
 }

@@ -128,7 +128,12 @@ final class ExtractCommandLineTests: XCTestCase {
         XCTAssertEqual(store.manifest.images.map(\.id), Array(1 ... 7))
         XCTAssertEqual(store.manifest.images[1], ImageInfo(id: 2, width: 120, height: 90))
         XCTAssertEqual(store.manifest.unavailableImages, [8])
-        XCTAssertNotNil(store.manifest.producer["weights_sha256"])
+        guard case .extraction(let record) = store.manifest.producer, case let .darknet(cfg, weights, layers) = record.detector else {
+            return XCTFail("not a Darknet extraction: \(store.manifest.producer)")
+        }
+        XCTAssertEqual(cfg.sha256, try Checksum.sha256Hex(file: cfg.path))
+        XCTAssertEqual(weights.sha256, try Checksum.sha256Hex(file: weights.path))
+        XCTAssertNil(layers, "the heads chose the feature layers")
 
         // The stored record is the detector's output on the letterboxed image. This process may run
         // another BLAS kernel or thread count than the refclip that wrote it: equal within rounding.
@@ -169,9 +174,11 @@ final class ExtractCommandLineTests: XCTestCase {
         try RefclipWorkspace.succeed(["extract", "--config", root + "/extract-paper.yaml", "--blas-threads", "1"], ranks: 2)
         let store = try FeatureStore(directory: root + "/store-paper")
         XCTAssertEqual(store.manifest.layout, FeatureLayout(channels: [64, 128, 256], anchorsPerCell: 4))
-        XCTAssertEqual(store.manifest.producer["kind"], "refclip-yolov3")
-        XCTAssertEqual(store.manifest.producer["weights_sha256"], try Checksum.sha256Hex(file: detector + "/detector.safetensors"))
-        XCTAssertEqual(store.manifest.producer["normalization"], "imagenet")
+        guard case .extraction(let record) = store.manifest.producer, case .refclipYOLOv3(let weights) = record.detector else {
+            return XCTFail("not an extraction by the paper's detector: \(store.manifest.producer)")
+        }
+        XCTAssertEqual(weights.sha256, try Checksum.sha256Hex(file: detector + "/detector.safetensors"))
+        XCTAssertEqual(record.normalization, "imagenet")
 
         // The stored record is the detector's output on the letterboxed image, normalized as the reference does.
         let network = try RefCLIPYOLOv3(weights: try DetectorSource.stateDict(detector + "/detector.pth"))  // the .pth read directly

@@ -26,7 +26,7 @@ final class FeatureStoreTests: XCTestCase {
     }
 
     private func write(dtype: FeatureDType, views: [Int] = [64, 96], images: Int = 5) throws -> FeatureStoreWriter {
-        let manifest = FeatureManifest(dtype: dtype, layout: layout, views: views, imagesPerShard: 2, producer: ["kind": "test"],
+        let manifest = FeatureManifest(dtype: dtype, layout: layout, views: views, imagesPerShard: 2, producer: .synthetic(seed: 3, detectorSeed: 5),
                                        images: (0 ..< images).map { ImageInfo(id: 100 + $0, width: 50 + $0, height: 40) })
         let writer = try FeatureStoreWriter(directory: directory, manifest: manifest)
         for shard in 0 ..< manifest.shardCount { try writer.writeShard(shard) { i, v in self.record(i, v, size: views[v]) } }

@@ -50,9 +50,8 @@ public enum SyntheticDataset {
         }
 
         let images = scenes.map { ImageInfo(id: $0.scene.id, width: $0.scene.width, height: $0.scene.height) }
-        let producer = ["kind": "synthetic", "seed": "\(config.seed)", "detector_seed": "\(config.detectorSeed)"]
         let manifest = FeatureManifest(dtype: config.dtype, layout: FeatureLayout(channels: config.channels, anchorsPerCell: config.anchorsPerCell),
-                                       views: config.views, imagesPerShard: config.imagesPerShard, producer: producer, images: images)
+                                       views: config.views, imagesPerShard: config.imagesPerShard, producer: .synthetic(seed: config.seed, detectorSeed: config.detectorSeed), images: images)
         let writer = try FeatureStoreWriter(directory: directory + "/features", manifest: manifest)
         let simulator = DetectorSimulator(config: config)
         for shard in stride(from: comm.rank, to: manifest.shardCount, by: comm.size) {
