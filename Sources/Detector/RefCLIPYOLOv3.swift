@@ -73,6 +73,12 @@ public final class RefCLIPYOLOv3: DetectorNetwork {
         return shapes
     }
 
+    /// The guided-anchoring heads' indices, one per stride. Each reads the module just before it, whose
+    /// output is a feature map the store keeps.
+    static let heads = (stride32: 19, stride16: 28, stride8: 37)
+    /// The modules whose outputs are the stored feature maps, in the store's order (strides 8, 16, 32).
+    static let featureModules = [heads.stride8 - 1, heads.stride16 - 1, heads.stride32 - 1]
+
     /// The nine COCO anchors (w, h) in input pixels.
     static let cocoAnchors: [(Float, Float)] = [(10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (42, 119), (116, 90), (156, 198), (121, 240)]
     /// The module whose output module `index` reads (the reference's route layers after each head);
@@ -91,8 +97,22 @@ public final class RefCLIPYOLOv3: DetectorNetwork {
 
     public let layout: FeatureLayout
     public let classes: Int
-    private var convolutions: [String: DarknetConvolution] = [:]
-    private var deformable: [Int: DeformableConvolution] = [:]
+    /// One module with its weights (spp, identity and upsample have none).
+    private enum Layer {
+        case conv(DarknetConvolution)
+        case residual([(reduce: DarknetConvolution, expand: DarknetConvolution)], shortcut: Bool)
+        case spp, identity, upsample
+        case head(Head)
+    }
+
+    /// One guided-anchoring head: anchor shapes from `guide`, their offsets for the deformable `adaption`,
+    /// the prediction from `output`.
+    private struct Head {
+        let anchorMask: [Int], stride: Int
+        let guide: DarknetConvolution, offsets: DarknetConvolution, adaption: DeformableConvolution, output: DarknetConvolution
+    }
+
+    private let layers: [Layer]
     private let outputs: [Tensor] = modules.map { _ in Tensor() }
     private let scratch = (Tensor(), Tensor(), Tensor(), Tensor(), Tensor())
     /// Seconds spent in the deformable convolutions (sampling and product) since the network was built.
@@ -144,47 +164,55 @@ public final class RefCLIPYOLOv3: DetectorNetwork {
 
         var channels = [Int](repeating: 0, count: Self.modules.count)
         var classes = -1
+        var layers: [Layer] = []
         for (index, module) in Self.modules.enumerated() {
             let prefix = "module_list.\(index)"
             let c = (Self.source(of: index).map { channels[$0] } ?? 3) + (Self.concatenated(into: index).map { channels[$0] } ?? 0)
             switch module {
             case let .conv(_, _, stride):
                 let conv = try block(prefix, stride: stride, channels: c)
-                convolutions[prefix] = conv
+                layers.append(.conv(conv))
                 channels[index] = conv.filters
-            case let .residual(blocks, _):
-                for b in 0 ..< blocks {
+            case let .residual(blocks, shortcut):
+                let pairs = try (0 ..< blocks).map { b in
                     let reduce = try block("\(prefix).module_list.\(b).0", stride: 1, channels: c)
-                    convolutions["\(prefix).module_list.\(b).0"] = reduce
                     let expand = try block("\(prefix).module_list.\(b).1", stride: 1, channels: reduce.filters)
                     guard expand.filters == c else { throw InputError(file: file.path, location: "\(prefix).module_list.\(b).1.conv.weight", "has \(expand.filters) filters, expected \(c)") }
-                    convolutions["\(prefix).module_list.\(b).1"] = expand
+                    return (reduce: reduce, expand: expand)
                 }
+                layers.append(.residual(pairs, shortcut: shortcut))
                 channels[index] = c
-            case .spp: channels[index] = 4 * c
-            case .identity, .upsample: channels[index] = c
-            case .head:
+            case .spp:
+                layers.append(.spp)
+                channels[index] = 4 * c
+            case .identity:
+                layers.append(.identity)
+                channels[index] = c
+            case .upsample:
+                layers.append(.upsample)
+                channels[index] = c
+            case let .head(mask, stride):
                 let guide = try pointwise(prefix + ".guide_wh", channels: c)
                 guard guide.filters == 8 else { throw InputError(file: file.path, location: prefix + ".guide_wh.weight", "has \(guide.filters) filters, expected 8 (4 anchors × w, h)") }
-                convolutions[prefix + ".guide_wh"] = guide
-                convolutions[prefix + ".Feature_adaption.conv_offset"] = try pointwise(prefix + ".Feature_adaption.conv_offset", channels: 8, groups: 4)
+                let offsets = try pointwise(prefix + ".Feature_adaption.conv_offset", channels: 8, groups: 4)
                 let (weights, shape) = try tensor(prefix + ".Feature_adaption.dconv.weight", rank: 4)
                 guard shape == [c, c, 3, 3] else {
                     throw InputError(file: file.path, location: prefix + ".Feature_adaption.dconv.weight", "has shape \(shape), expected [\(c), \(c), 3, 3]")
                 }
-                deformable[index] = DeformableConvolution(weights: weights, biases: try vector(prefix + ".Feature_adaption.dconv.bias", count: c),
+                let adaption = DeformableConvolution(weights: weights, biases: try vector(prefix + ".Feature_adaption.dconv.bias", count: c),
                                                           filters: c, channels: c, size: 3, padding: 1, deformableGroups: 4)
                 let output = try pointwise(prefix + ".conv", channels: c)
                 guard output.filters % 4 == 0, output.filters / 4 >= 5, classes < 0 || output.filters / 4 - 5 == classes else {
                     throw InputError(file: file.path, location: prefix + ".conv.weight", "has \(output.filters) filters, expected 4 × (5 + classes)")
                 }
                 classes = output.filters / 4 - 5
-                convolutions[prefix + ".conv"] = output
+                layers.append(.head(Head(anchorMask: mask, stride: stride, guide: guide, offsets: offsets, adaption: adaption, output: output)))
                 channels[index] = c
             }
         }
         self.classes = classes
-        layout = FeatureLayout(channels: [channels[36], channels[27], channels[18]], anchorsPerCell: 4)
+        self.layers = layers
+        layout = FeatureLayout(channels: Self.featureModules.map { channels[$0] }, anchorsPerCell: 4)
     }
 
     /// Reads a safetensors state dict (see `refclip import-detector`).
@@ -200,12 +228,18 @@ public final class RefCLIPYOLOv3: DetectorNetwork {
             sizes.append(module.isDownsampling ? (input + 1) / 2 : module.isUpsampling ? 2 * input : input)
         }
         var total = 0, deformableTotal = 0
-        for (name, conv) in convolutions {
-            let index = Int(name.split(separator: ".")[1])!
+        for (index, layer) in layers.enumerated() {
             let input = Self.source(of: index).map { sizes[$0] } ?? size
-            total += conv.multiplyAdds(height: input, width: input)
+            func adds(_ conv: DarknetConvolution) -> Int { conv.multiplyAdds(height: input, width: input) }
+            switch layer {
+            case .conv(let conv): total += adds(conv)
+            case .residual(let pairs, _): total += pairs.reduce(0) { $0 + adds($1.reduce) + adds($1.expand) }
+            case .spp, .identity, .upsample: break
+            case .head(let head):
+                total += adds(head.guide) + adds(head.offsets) + adds(head.output)
+                deformableTotal += head.adaption.multiplyAdds(height: input, width: input)
+            }
         }
-        for (index, conv) in deformable { deformableTotal += conv.multiplyAdds(height: sizes[index], width: sizes[index]) }
         return (total + deformableTotal, deformableTotal)
     }
 
@@ -213,8 +247,7 @@ public final class RefCLIPYOLOv3: DetectorNetwork {
     public func forward(_ input: Tensor) {
         let (h, w) = (input.shape[input.shape.count - 2], input.shape[input.shape.count - 1])
         precondition(input.count == 3 * h * w, "detector input \(input.shape), expected 3 channels")
-        for (index, module) in Self.modules.enumerated() {
-            let prefix = "module_list.\(index)"
+        for (index, layer) in layers.enumerated() {
             var source = Self.source(of: index).map { outputs[$0] } ?? input
             if let other = Self.concatenated(into: index) {
                 route([source, outputs[other]], into: scratch.0)
@@ -222,14 +255,14 @@ public final class RefCLIPYOLOv3: DetectorNetwork {
             }
             let (sh, sw) = index == 0 ? (h, w) : (source.shape[1], source.shape[2])
             let out = outputs[index]
-            switch module {
-            case .conv: convolutions[prefix]!.forward(source.data, height: sh, width: sw, into: out)
-            case let .residual(blocks, shortcutAdd):
+            switch layer {
+            case .conv(let conv): conv.forward(source.data, height: sh, width: sw, into: out)
+            case let .residual(pairs, shortcutAdd):
                 out.reshape(source.shape)
                 out.data.update(from: source.data, count: source.count)
-                for b in 0 ..< blocks {
-                    convolutions["\(prefix).module_list.\(b).0"]!.forward(out.data, height: sh, width: sw, into: scratch.1)
-                    convolutions["\(prefix).module_list.\(b).1"]!.forward(scratch.1.data, height: sh, width: sw, into: scratch.2)
+                for pair in pairs {
+                    pair.reduce.forward(out.data, height: sh, width: sw, into: scratch.1)
+                    pair.expand.forward(scratch.1.data, height: sh, width: sw, into: scratch.2)
                     if shortcutAdd { shortcut(out, scratch.2, activation: .linear, into: out) } else {
                         out.data.update(from: scratch.2.data, count: scratch.2.count)
                     }
@@ -242,33 +275,31 @@ public final class RefCLIPYOLOv3: DetectorNetwork {
                 out.reshape(source.shape)
                 out.data.update(from: source.data, count: source.count)
             case .upsample: upsample(source, stride: 2, into: out)
-            case let .head(mask, stride):
-                head(index, mask: mask, stride: stride, source, into: out)
+            case .head(let head): predict(head, source, into: out)
             }
         }
     }
 
     /// One guided-anchoring head: the decoded prediction [cells, 4, 5 + classes] into `out`.
-    private func head(_ index: Int, mask: [Int], stride: Int, _ x: Tensor, into out: Tensor) {
-        let prefix = "module_list.\(index)"
+    private func predict(_ head: Head, _ x: Tensor, into out: Tensor) {
         let (g, gw) = (x.shape[1], x.shape[2])
         let (wh, offsets, adapted, raw) = (scratch.1, scratch.2, scratch.3, scratch.4)
-        convolutions[prefix + ".guide_wh"]!.forward(x.data, height: g, width: gw, into: wh)
-        convolutions[prefix + ".Feature_adaption.conv_offset"]!.forward(wh.data, height: g, width: gw, into: offsets)
+        head.guide.forward(x.data, height: g, width: gw, into: wh)
+        head.offsets.forward(wh.data, height: g, width: gw, into: offsets)
         let start = DispatchTime.now().uptimeNanoseconds
-        deformable[index]!.forward(x.data, height: g, width: gw, offsets: offsets.data, into: adapted)
+        head.adaption.forward(x.data, height: g, width: gw, offsets: offsets.data, into: adapted)
         deformableSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        convolutions[prefix + ".conv"]!.forward(adapted.data, height: g, width: gw, into: raw)
+        head.output.forward(adapted.data, height: g, width: gw, into: raw)
         let cells = g * gw, perAnchor = 5 + classes
         out.reshape([cells, 4, perAnchor])
         for a in 0 ..< 4 {
-            let anchor = a < 3 ? Self.cocoAnchors[mask[a]] : (Float(stride * 4), Float(stride * 4))
+            let anchor = a < 3 ? Self.cocoAnchors[head.anchorMask[a]] : (Float(head.stride * 4), Float(head.stride * 4))
             for cell in 0 ..< cells {
                 let (row, col) = (cell / gw, cell % gw)
                 func t(_ k: Int) -> Float { raw.data[(a * perAnchor + k) * cells + cell] }
                 let o = out.data + (cell * 4 + a) * perAnchor
-                o[0] = (logistic(t(0)) + Float(col)) * Float(stride)
-                o[1] = (logistic(t(1)) + Float(row)) * Float(stride)
+                o[0] = (logistic(t(0)) + Float(col)) * Float(head.stride)
+                o[1] = (logistic(t(1)) + Float(row)) * Float(head.stride)
                 o[2] = exp(t(2)) * (exp(wh.data[(2 * a) * cells + cell]) * anchor.0)
                 o[3] = exp(t(3)) * (exp(wh.data[(2 * a + 1) * cells + cell]) * anchor.1)
                 for k in 4 ..< perAnchor { o[k] = logistic(t(k)) }
@@ -281,10 +312,10 @@ public final class RefCLIPYOLOv3: DetectorNetwork {
 
     /// The last forward's feature maps (the heads' inputs) and the stride-32 head's anchors (box, objectness).
     public func record(inputSize size: Int) -> FeatureRecord {
-        let prediction = outputs[19], perAnchor = 5 + classes
+        let prediction = outputs[Self.heads.stride32], perAnchor = 5 + classes
         let rows = prediction.count / perAnchor
         var boxes = [Float](repeating: 0, count: rows * 5)
         for r in 0 ..< rows { for k in 0 ..< 5 { boxes[r * 5 + k] = prediction.data[r * perAnchor + k] } }
-        return FeatureRecord(maps: [36, 27, 18].map { Array(UnsafeBufferPointer(start: outputs[$0].data, count: outputs[$0].count)) }, boxes: boxes)
+        return FeatureRecord(maps: Self.featureModules.map { Array(UnsafeBufferPointer(start: outputs[$0].data, count: outputs[$0].count)) }, boxes: boxes)
     }
 }
