@@ -47,6 +47,14 @@ public struct LoadedConfig<Document: ConfigDocument>: Sendable {
 extension ConfigDocument {
     public static var listItemKeys: [String: [String]] { [:] }
 
+    /// Every key a file may give (dotted paths), in the order the document encodes them.
+    public static var keys: [String] { defaultsTree.leaves.map(\.path) }
+
+    /// Every key with its default and its help, one aligned line each (`--keys`).
+    public static var keyTable: String { defaultsTree.table(notes: help) }
+
+    private static var defaultsTree: ConfigTree { (try? ConfigTree(encoding: defaults, origin: "defaults")) ?? ConfigTree() }
+
     /// Loads the file at `path` (nil: defaults only) with `overrides` ("key=value").
     public static func load(path: String?, overrides: [String] = []) throws -> LoadedConfig<Self> {
         try load(tree: try ConfigTree(yaml: try readConfigFile(path), origin: path ?? "config"), source: path, overrides: overrides)

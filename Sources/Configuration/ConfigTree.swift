@@ -122,14 +122,19 @@ struct ConfigTree {
     }
 
     /// "path  value" lines, aligned, lists written "a,b".
-    func table(extra: [(name: String, value: String)] = []) -> String {
+    func table(extra: [(name: String, value: String)] = [], notes: [String: String] = [:]) -> String {
         func text(_ node: Node) -> String {
             if case .sequence(let sequence) = node { return sequence.map(text).joined(separator: ",") }
             return node.string ?? "\(node)"
         }
         let rows = leaves.map { ($0.path, text($0.node)) } + extra.map { ($0.name, $0.value) }
         let width = rows.map(\.0.count).max() ?? 0
-        return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+        let valueWidth = notes.isEmpty ? 0 : rows.map(\.1.count).max() ?? 0
+        return rows.map { name, value in
+            let line = name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value
+            guard let note = notes[name] else { return line }
+            return line.padding(toLength: width + 2 + valueWidth, withPad: " ", startingAt: 0) + "  " + note
+        }.joined(separator: "\n")
     }
 }
 

@@ -50,6 +50,7 @@ struct ImportCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if configuration.listedKeys(("phase: teacher", TeacherConfig.keyTable)) { return }
             guard configuration.config != nil else { throw ValidationError("--config is required: it gives the model's dimensions and data") }
             let config = try TeacherConfig.load(path: configuration.config, overrides: configuration.overrides)
             let file = try SafetensorsFile(path: weights)

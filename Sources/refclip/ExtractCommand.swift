@@ -24,6 +24,7 @@ struct ExtractCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if configuration.listedKeys(("refclip extract", ExtractionConfig.keyTable)) { return }
             let config = try ExtractionConfig.load(path: configuration.config, overrides: configuration.overrides)
             let settings = try config.value.settings(source: config.source)
             try launching.run { comm in

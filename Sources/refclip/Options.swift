@@ -13,6 +13,16 @@ struct ConfigOptions: ParsableArguments {
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set train.lr=3e-4 (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
+
+    @Flag(name: .customLong("keys"), help: "List every config key with its default and what it does, then exit.")
+    var listKeys = false
+
+    /// With --keys: prints each document's key table under its title and returns true (the command then exits).
+    func listedKeys(_ documents: (title: String, keyTable: String)...) -> Bool {
+        guard listKeys else { return false }
+        print(documents.map { "\($0.title)\n\n\($0.keyTable)" }.joined(separator: "\n\n"))
+        return true
+    }
 }
 
 /// How ranks are made: MPI under mpirun/srun, else one process; --debug runs N ranks as threads.

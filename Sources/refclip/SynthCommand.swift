@@ -19,6 +19,7 @@ struct SynthCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if configuration.listedKeys(("refclip synth", SyntheticDataConfig.keyTable)) { return }
             let config = try SyntheticDataConfig.load(path: configuration.config, overrides: configuration.overrides)
             let synthetic = config.value.generator
             try launching.run { comm in

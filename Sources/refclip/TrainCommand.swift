@@ -26,6 +26,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if configuration.listedKeys(("phase: teacher", TeacherConfig.keyTable), ("phase: student", StudentConfig.keyTable)) { return }
             guard configuration.config != nil else { throw ValidationError("--config is required (e.g. configs/synthetic-teacher.yaml)") }
             var options = configuration
             if launching.debug { options.overrides.insert("runtime.debug_checks=true", at: 0) }  // a later --set may turn it off

@@ -1,7 +1,7 @@
 // TeacherCommandLineTests.swift — the built `refclip` end to end on a tiny synthetic dataset:
 // three teacher steps as one process, as debug thread-ranks (with their per-step checks) and under
 // mpirun, each with 2 and 4 ranks — the per-step losses and the parameters after three steps must
-// agree — then eval; bad input.
+// agree — then eval; bad input; `--keys`.
 
 import Foundation
 import TestSupport
@@ -34,6 +34,13 @@ final class TeacherCommandLineTests: XCTestCase {
         var (status, output) = try W.run(try W.train("bad", ["--set", "train.lrr=1"]))
         XCTAssertEqual(status, 2, output)
         XCTAssertTrue(output.contains("train.lrr") && output.contains("did you mean train.lr?"), output)
+        // --keys lists what may be set: every key of both phases with its default and help.
+        (status, output) = try W.run(["train", "--keys"])
+        XCTAssertEqual(status, 0, output)
+        let lines = output.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        XCTAssertTrue(lines.contains { $0.starts(with: ["model.selected_cells", "17", "cells", "kept"]) }, output)
+        XCTAssertTrue(lines.contains { $0.starts(with: ["train.views", "416", "input", "sizes"]) }, output)
+        XCTAssertEqual(lines.filter { $0.first == "train.lr" }.count, 2, "one line per phase")
         (status, output) = try W.run(try W.train("bad", ["--set", "data.features=/nonexistent"]))
         XCTAssertEqual(status, 2, output)
         XCTAssertTrue(output.contains("/nonexistent/manifest.json") && output.contains("refclip synth"), output)

@@ -223,3 +223,21 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(s.rate(at: 250), 1e-6, accuracy: 1e-15)
     }
 }
+
+/// Every key of every document has a line of help, and every line of help belongs to a key: a key
+/// renamed or added without its help fails here.
+final class ConfigurationHelpTests: XCTestCase {
+    private func assertHelpCoversTheKeys<Document: ConfigDocument>(_ type: Document.Type, file: StaticString = #filePath, line: UInt = #line) {
+        let keys = Set(Document.keys), documented = Set(Document.help.keys)
+        XCTAssertFalse(keys.isEmpty, file: file, line: line)
+        XCTAssertEqual(keys.subtracting(documented).sorted(), [], "\(Document.self): keys without help", file: file, line: line)
+        XCTAssertEqual(documented.subtracting(keys).sorted(), [], "\(Document.self): help for keys that do not exist", file: file, line: line)
+    }
+
+    func testEveryKeyHasHelpAndEveryHelpAKey() {
+        assertHelpCoversTheKeys(TeacherConfig.self)
+        assertHelpCoversTheKeys(StudentConfig.self)
+        assertHelpCoversTheKeys(ExtractionConfig.self)
+        assertHelpCoversTheKeys(SyntheticDataConfig.self)
+    }
+}
