@@ -23,12 +23,13 @@ extension Checkpoint {
                 for ref in store.refs { writer.add(ref.name, shape: ref.shape, floats: UnsafeBufferPointer(start: store.value(ref), count: ref.count)) }
             }
         }
-        if header.model.teacher != nil {
-            let model = try teacher(path: path, average: average)
+        switch header.model {
+        case .teacher:
+            let model = try model(as: RefCLIPTeacher.self, path: path, average: average)
             add([model.frozen, model.params, model.buffers])
             addReferenceExtras(model, to: &writer)
-        } else {
-            let model = try student(path: path, average: average)
+        case .student:
+            let model = try model(as: SimRECStudent.self, path: path, average: average)
             add([model.frozen, model.params, model.buffers])
         }
         let vocabulary = String(decoding: try JSONEncoder().encode(header.vocabulary), as: UTF8.self)
@@ -64,7 +65,7 @@ public func importTeacher(_ file: SafetensorsFile, shape: TeacherShape, vocabula
     try model.buffers.load(from: file)
     try model.frozen.load(from: file)
     let position = TrainingPosition(epoch: 0, stepInEpoch: 0, globalStep: 0, seed: 0, worldSize: 1)
-    try Checkpoint.write(path, phase: .teacher, description: ModelDescription(teacher: shape), params: model.params,
+    try Checkpoint.write(path, phase: .teacher, model: .teacher(shape), params: model.params,
                          buffers: model.buffers, frozen: model.frozen, optimizer: Adam(parameterCount: model.params.count), average: nil,
                          position: position, config: config, vocabulary: vocabulary)
 }

@@ -8,6 +8,7 @@ import Distributed
 import Evaluation
 import Formats
 import Foundation
+import Models
 import Tensors
 import Training
 
@@ -16,7 +17,7 @@ import Training
 /// (data.*, train.eval_batch). Returns the labels (entries on rank 0).
 public func writePseudoLabels(checkpoint: String, to out: String, raw: Bool, overrides: [String], communicator comm: Communicator) throws -> PseudoLabels {
     let loaded = try Checkpoint.read(checkpoint)
-    let teacher = try loaded.teacher(path: checkpoint, average: !raw)
+    let teacher = try loaded.model(as: RefCLIPTeacher.self, path: checkpoint, average: !raw)
     guard case .teacher(let config) = try TrainingConfiguration.load(yaml: loaded.header.config, source: checkpoint, overrides: overrides) else {
         throw InputError(file: checkpoint, "holds a \(loaded.header.phase) configuration; pseudo-labels come from a teacher")
     }

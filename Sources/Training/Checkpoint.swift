@@ -63,7 +63,7 @@ public struct CheckpointHeader: Codable, Sendable {
     /// The resolved configuration (YAML).
     public var config: String
     /// The model's dimensions.
-    public var model: ModelDescription
+    public var model: ModelShape
     /// Names and shapes of the parameters in each flat store ("params", "buffers", "frozen").
     public var layout: [String: [CheckpointParameter]]
     public var vocabulary: [String]

@@ -12,7 +12,7 @@ extension Checkpoint {
     /// Writes the state of `phase` (with rank 0's EMA `average`) at `position`.
     public static func write<Phase: TrainingPhase>(_ path: String, phase: Phase, average: ModelAverage?, position: TrainingPosition,
                                                    config: String, vocabulary: [String]) throws {
-        try write(path, phase: Phase.phase, description: phase.description, params: phase.params, buffers: phase.buffers,
+        try write(path, phase: Phase.phase, model: phase.modelShape, params: phase.params, buffers: phase.buffers,
                   frozen: phase.frozen, optimizer: phase.optimizer, average: average, position: position, config: config, vocabulary: vocabulary)
     }
 
@@ -20,21 +20,21 @@ extension Checkpoint {
     /// what `write` writes, for a writer that copies them and writes later (CheckpointWriter).
     static func state<Phase: TrainingPhase>(phase: Phase, average: ModelAverage?, position: TrainingPosition,
                                             config: String, vocabulary: [String]) -> (header: CheckpointHeader, tensors: [CheckpointTensorView]) {
-        state(phase: Phase.phase, description: phase.description, params: phase.params, buffers: phase.buffers, frozen: phase.frozen,
+        state(phase: Phase.phase, model: phase.modelShape, params: phase.params, buffers: phase.buffers, frozen: phase.frozen,
               optimizer: phase.optimizer, average: average, position: position, config: config, vocabulary: vocabulary)
     }
 
     /// Writes a model state given its parts.
-    public static func write(_ path: String, phase: Configuration.Phase, description: ModelDescription, params: ParameterStore, buffers: ParameterStore,
+    public static func write(_ path: String, phase: Configuration.Phase, model: ModelShape, params: ParameterStore, buffers: ParameterStore,
                              frozen: ParameterStore, optimizer: Adam, average: ModelAverage?, position: TrainingPosition, config: String,
                              vocabulary: [String]) throws {
-        let (header, tensors) = state(phase: phase, description: description, params: params, buffers: buffers, frozen: frozen,
+        let (header, tensors) = state(phase: phase, model: model, params: params, buffers: buffers, frozen: frozen,
                                       optimizer: optimizer, average: average, position: position, config: config, vocabulary: vocabulary)
         try write(path, header: header, tensors: tensors)
     }
 
     /// The header and the live tensors of a model state given its parts.
-    public static func state(phase: Configuration.Phase, description: ModelDescription, params: ParameterStore, buffers: ParameterStore,
+    public static func state(phase: Configuration.Phase, model: ModelShape, params: ParameterStore, buffers: ParameterStore,
                              frozen: ParameterStore, optimizer: Adam, average: ModelAverage?, position: TrainingPosition, config: String,
                              vocabulary: [String]) -> (header: CheckpointHeader, tensors: [CheckpointTensorView]) {
         var tensors: [CheckpointTensorView] = [
@@ -49,7 +49,7 @@ extension Checkpoint {
         }
         func layout(_ store: ParameterStore) -> [CheckpointParameter] { store.refs.map { CheckpointParameter(name: $0.name, shape: $0.shape) } }
         let header = CheckpointHeader(codeVersion: refclipVersion, created: ISO8601DateFormatter().string(from: Date()), phase: phase,
-                                      config: config, model: description,
+                                      config: config, model: model,
                                       layout: ["params": layout(params), "buffers": layout(buffers), "frozen": layout(frozen)],
                                       vocabulary: vocabulary, position: position, adamStep: optimizer.step,
                                       emaUpdates: average?.params.updates ?? 0, tensors: [], payloadBytes: 0, compressedBytes: 0,
@@ -72,25 +72,21 @@ extension Checkpoint {
     /// Whether this checkpoint holds EMA weights.
     public var hasAverage: Bool { tensors["ema.params"] != nil }
 
-    /// A teacher with this checkpoint's weights (EMA when `average` and present).
-    public func teacher(path: String, average: Bool) throws -> RefCLIPTeacher {
-        guard let shape = header.model.teacher else { throw InputError(file: path, "holds a \(header.phase) model, not a teacher") }
-        let model = RefCLIPTeacher(shape: shape, seed: 0)
+    /// The checkpoint's model as a `Model` with its weights (EMA when `average` and present); an error
+    /// naming the file when it holds the other model.
+    public func model<Model: TrainableModel>(as _: Model.Type, path: String, average: Bool) throws -> Model {
+        guard let shape = header.model.shape(of: Model.self) else { throw InputError(file: path, "holds a \(header.model.kind) model, not a \(Model.kind)") }
+        let model = Model(shape: shape, seed: 0)
         try restore(params: model.params, buffers: model.buffers, frozen: model.frozen, average: average, path: path)
         return model
     }
 
     /// The checkpoint's model, teacher or student, with its weights (EMA when `average` and present).
     public func groundingModel(path: String, average: Bool) throws -> GroundingModel {
-        header.model.teacher != nil ? try teacher(path: path, average: average) : try student(path: path, average: average)
-    }
-
-    /// A student with this checkpoint's weights (EMA when `average` and present).
-    public func student(path: String, average: Bool) throws -> SimRECStudent {
-        guard let shape = header.model.student else { throw InputError(file: path, "holds a \(header.phase) model, not a student") }
-        let model = SimRECStudent(shape: shape, seed: 0)
-        try restore(params: model.params, buffers: model.buffers, frozen: model.frozen, average: average, path: path)
-        return model
+        switch header.model {
+        case .teacher: return try model(as: RefCLIPTeacher.self, path: path, average: average)
+        case .student: return try model(as: SimRECStudent.self, path: path, average: average)
+        }
     }
 
     /// Names and shapes that differ between this checkpoint and the given stores (empty when they match).

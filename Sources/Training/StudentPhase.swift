@@ -53,7 +53,7 @@ public final class StudentPhase: TrainingPhase {
     public var buffers: ParameterStore { model.buffers }
     public var frozen: ParameterStore { model.frozen }
     public var optimizer: Adam { stepper.optimizer }
-    public var description: ModelDescription { ModelDescription(student: model.shape) }
+    public var modelShape: ModelShape { .student(model.shape) }
 
     /// The input size of a global step: a keyed draw, the same on every rank and after a resume.
     public func view(at globalStep: Int) -> Int {

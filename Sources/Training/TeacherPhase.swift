@@ -37,7 +37,7 @@ public final class TeacherPhase: TrainingPhase {
     public var buffers: ParameterStore { model.buffers }
     public var frozen: ParameterStore { model.frozen }
     public var optimizer: Adam { stepper.optimizer }
-    public var description: ModelDescription { ModelDescription(teacher: model.shape) }
+    public var modelShape: ModelShape { .teacher(model.shape) }
 
     /// Features into one of two reused slots (the other may be in use by the step being computed).
     public func loadBatch(rows: [BatchRow], globalStep: Int) throws -> TeacherInputs {

@@ -19,8 +19,8 @@ public protocol TrainingPhase: AnyObject {
     var buffers: ParameterStore { get }
     var frozen: ParameterStore { get }
     var optimizer: Adam { get }
-    /// The model's dimensions as recorded in checkpoints.
-    var description: ModelDescription { get }
+    /// The model and its dimensions, as recorded in checkpoints.
+    var modelShape: ModelShape { get }
 
     /// This rank's rows of global step `globalStep` (each a source's training item). Called on the
     /// prefetch thread while the previous step computes.
@@ -29,15 +29,4 @@ public protocol TrainingPhase: AnyObject {
     func step(_ batch: Batch, context: ForwardContext, lr: Float) -> StepResult
     /// Grounds every expression of a split with the current weights (collective).
     func evaluate(split: String, items: [GroundingItem]) throws -> SplitReport
-}
-
-/// A model's dimensions, by phase.
-public struct ModelDescription: Codable, Equatable, Sendable {
-    public var teacher: TeacherShape?
-    public var student: StudentShape?
-
-    public init(teacher: TeacherShape? = nil, student: StudentShape? = nil) {
-        self.teacher = teacher
-        self.student = student
-    }
 }

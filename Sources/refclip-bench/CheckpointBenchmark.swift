@@ -24,7 +24,7 @@ func runCheckpointBenchmark(_ comm: Communicator) {
     let path = directory + "/bench.refclip"
     let position = TrainingPosition(epoch: 0, stepInEpoch: 1, globalStep: 1, seed: 1, worldSize: 1)
     func state() -> (header: CheckpointHeader, tensors: [CheckpointTensorView]) {
-        Checkpoint.state(phase: .teacher, description: ModelDescription(teacher: model.shape), params: model.params, buffers: model.buffers,
+        Checkpoint.state(phase: .teacher, model: .teacher(model.shape), params: model.params, buffers: model.buffers,
                          frozen: model.frozen, optimizer: optimizer, average: average, position: position, config: "", vocabulary: [])
     }
     // The training step's stall: a direct write, against the copy a background write needs (the previous

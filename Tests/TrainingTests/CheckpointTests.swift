@@ -22,20 +22,20 @@ final class CheckpointTests: XCTestCase {
         let average = ModelAverage(params: model.params, buffers: model.buffers, maxDecay: 0.9)
         average.update(params: model.params, buffers: model.buffers)
         let position = TrainingPosition(epoch: 2, stepInEpoch: 5, globalStep: 17, seed: 9, worldSize: 2)
-        try Checkpoint.write(path, phase: .teacher, description: ModelDescription(teacher: model.shape), params: model.params,
+        try Checkpoint.write(path, phase: .teacher, model: .teacher(model.shape), params: model.params,
                              buffers: model.buffers, frozen: model.frozen, optimizer: optimizer, average: average, position: position,
                              config: "name: x\n", vocabulary: ["PAD", "UNK", "CLS", "cube"])
 
         let (header, _, _) = try Checkpoint.readHeader(path)
         XCTAssertEqual(header.position, position)
         XCTAssertEqual(header.adamStep, 1)
-        XCTAssertEqual(header.model.teacher, model.shape)
+        XCTAssertEqual(header.model, .teacher(model.shape))
         XCTAssertEqual(header.layout["params"]?.map(\.name), model.params.refs.map(\.name))
         let checkpoint = try Checkpoint.read(path)
         XCTAssertEqual(checkpoint.tensors["params"], model.params.values.array)
         XCTAssertEqual(checkpoint.tensors["adam.v"], optimizer.secondMoment.array)
         XCTAssertEqual(checkpoint.tensors["ema.params"], average.params.values.array)
-        let raw = try checkpoint.teacher(path: path, average: false), averaged = try checkpoint.teacher(path: path, average: true)
+        let raw = try checkpoint.model(as: RefCLIPTeacher.self, path: path, average: false), averaged = try checkpoint.model(as: RefCLIPTeacher.self, path: path, average: true)
         XCTAssertEqual(raw.params.values.array, model.params.values.array)
         XCTAssertEqual(averaged.params.values.array, average.params.values.array)
         XCTAssertEqual(raw.frozen.values.array, model.frozen.values.array)
@@ -58,5 +58,29 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(old.language, shape.language)
         XCTAssertEqual(old.fusion, shape.fusion)
         XCTAssertEqual(try JSONDecoder().decode(StudentShape.self, from: JSONEncoder().encode(shape)), shape)
+    }
+}
+
+/// The model kind of checkpoints written before ModelShape (a header `model` with an optional
+/// `teacher` and `student`) reads as that kind; both or neither is refused.
+final class ModelShapeTests: XCTestCase {
+    func testCheckpointsWrittenBeforeTheEnumLoadAndAmbiguousShapesAreRefused() throws {
+        let path = fixturesDirectory.appendingPathComponent("fuzz-seeds/checkpoint/tiny-teacher.refclip").path
+        let checkpoint = try Checkpoint.read(path)
+        guard case .teacher(let shape) = checkpoint.header.model else { return XCTFail("\(checkpoint.header.model)") }
+        XCTAssertEqual(try checkpoint.model(as: RefCLIPTeacher.self, path: path, average: true).shape, shape)
+        XCTAssertThrowsError(try checkpoint.model(as: SimRECStudent.self, path: path, average: true)) {
+            XCTAssertTrue("\($0)".contains(path) && "\($0)".contains("holds a teacher model, not a student"), "\($0)")
+        }
+        let teacher = String(decoding: try JSONEncoder().encode(checkpoint.header.model), as: UTF8.self)
+        XCTAssertTrue(teacher.hasPrefix(#"{"teacher":{"#), teacher)
+        let student = String(decoding: try JSONEncoder().encode(ModelShape.student(StudentShape(
+            language: shape.language, fusion: shape.fusion, boxWeight: 1))), as: UTF8.self)
+        let both = #"{"teacher":"# + teacher.dropFirst(#"{"teacher":"#.count).dropLast() + "," + student.dropFirst()
+        for json in [both, "{}"] {
+            XCTAssertThrowsError(try JSONDecoder().decode(ModelShape.self, from: Data(json.utf8)), json) {
+                XCTAssertTrue("\($0)".contains("exactly one of teacher, student"), "\($0)")
+            }
+        }
     }
 }

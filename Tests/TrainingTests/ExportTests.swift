@@ -19,7 +19,7 @@ final class ExportTests: XCTestCase {
         let model = RefCLIPTeacher(shape: shape, seed: 3)
         for store in [model.buffers, model.frozen] { for i in 0 ..< store.count { store.values.data[i] = Float(i % 97) * 0.01 } }
         var header = CheckpointHeader(codeVersion: refclipVersion, created: "", phase: .teacher, config: "name: x\n",
-                                      model: ModelDescription(teacher: shape), layout: [:],
+                                      model: .teacher(shape), layout: [:],
                                       vocabulary: (0 ..< shape.language.vocabularySize).map { "w\($0)" },
                                       position: TrainingPosition(epoch: 1, stepInEpoch: 0, globalStep: step, seed: 1, worldSize: 1),
                                       adamStep: step, emaUpdates: 0, tensors: [], payloadBytes: 0, compressedBytes: 0)
@@ -86,7 +86,7 @@ final class ExportTests: XCTestCase {
         let imported = FileManager.default.temporaryDirectory.appendingPathComponent("import-\(UUID()).refclip").path
         defer { try? FileManager.default.removeItem(atPath: imported) }
         try importTeacher(try SafetensorsFile(path: path), shape: shape, vocabulary: ckpt.header.vocabulary, config: "name: x\n", to: imported)
-        let back = try Checkpoint.read(imported).teacher(path: imported, average: false)
+        let back = try Checkpoint.read(imported).model(as: RefCLIPTeacher.self, path: imported, average: false)
         XCTAssertEqual(back.params.values.array, model.params.values.array)
         XCTAssertEqual(back.buffers.values.array, model.buffers.values.array)
         XCTAssertEqual(back.frozen.values.array, model.frozen.values.array)
