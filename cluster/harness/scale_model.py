@@ -109,8 +109,8 @@ def main():
     bucket = int(bucket_mib * 1048576)
     k = math.ceil(gradient / bucket)
     last = gradient - (k - 1) * bucket
-    print(f"Efficiency = compute / step; below 90 % communication shows. Rows: the link's rate; then, in brackets, a host whose "
-          f"TCP stack moves {1 / software / 1e6:.0f} MB/s at most, as this one's does.\n")
+    print(f"Each cell: the predicted step time and efficiency = compute / step (below 90 % communication shows); in brackets "
+          f"the efficiency of hosts whose TCP stack moves {1 / software / 1e6:.0f} MB/s at most, as this one's does.\n")
     print("| link | per-rank batch | " + " | ".join(f"{w} hosts" for w in (8, 16, 32, 64, 128, 256)) + " |")
     print("|---|---:|" + "---:|" * 6)
     for gbit in (10, 25, 100):
@@ -118,12 +118,11 @@ def main():
             compute = per_sample * batch
             cells = []
             for w in (8, 16, 32, 64, 128, 256):
-                shares = []
+                steps = []
                 for beta in (8 / (gbit * 1e9), max(8 / (gbit * 1e9), software)):
                     ring = lambda n, buckets: buckets * 2 * (w - 1) * alpha + 2 * (w - 1) / w * n * beta
-                    exposed = max(ring(last, 1), ring(gradient, k) - hidden_share * compute)
-                    shares.append(100 * compute / (compute + exposed))
-                cells.append(f"{shares[0]:.0f} % ({shares[1]:.0f} %)")
+                    steps.append(compute + max(ring(last, 1), ring(gradient, k) - hidden_share * compute))
+                cells.append(f"{steps[0]:.2f} s, {100 * compute / steps[0]:.0f} % ({100 * compute / steps[1]:.0f} %)")
             print(f"| {gbit} GbE | {batch} | " + " | ".join(cells) + " |")
 
 
