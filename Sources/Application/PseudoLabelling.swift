@@ -16,13 +16,12 @@ import Training
 /// the annotation file `out` on rank 0 (collective). `overrides` change the checkpoint's config
 /// (data.*, train.eval_batch). Returns the labels (entries on rank 0).
 public func writePseudoLabels(checkpoint: String, to out: String, raw: Bool, overrides: [String], communicator comm: Communicator) throws -> PseudoLabels {
-    let loaded = try Checkpoint.read(checkpoint)
-    let teacher = try loaded.model(as: RefCLIPTeacher.self, path: checkpoint, average: !raw)
-    guard case .teacher(let config) = try TrainingConfiguration.load(yaml: loaded.header.config, source: checkpoint, overrides: overrides) else {
-        throw InputError(file: checkpoint, "holds a \(loaded.header.phase) configuration; pseudo-labels come from a teacher")
+    let loaded = try LoadedModel(checkpoint: checkpoint, raw: raw, overrides: overrides)
+    guard let teacher = loaded.model as? RefCLIPTeacher, case .teacher(let config) = loaded.config else {
+        throw InputError(file: checkpoint, "holds a \(loaded.checkpoint.header.model.kind) model; pseudo-labels come from a teacher")
     }
     let data = try RunData.open(config.value.data.common, communicator: comm)
-    guard data.grounding.vocabulary.words == loaded.header.vocabulary else {
+    guard data.grounding.vocabulary.words == loaded.vocabulary.words else {
         throw InputError(file: checkpoint, "was trained with another vocabulary than \(config.value.data.annotations)")
     }
     let labels = try pseudoLabel(teacher, items: try data.grounding.items("train"), store: data.store, view: config.value.data.view,
@@ -31,8 +30,8 @@ public func writePseudoLabels(checkpoint: String, to out: String, raw: Bool, ove
     var annotations = try Annotations.load(config.value.data.annotations)
     annotations.splits["train"] = labels.entries
     annotations.info = ["teacher_checkpoint": checkpoint, "teacher_sha256": try Checksum.sha256Hex(file: checkpoint),
-                        "teacher_step": "\(loaded.header.position.globalStep)", "teacher_weights": raw || !loaded.hasAverage ? "raw" : "ema",
-                        "teacher_config": loaded.header.config, "pseudo_label_accuracy": String(format: "%.2f", labels.accuracy)]
+                        "teacher_step": "\(loaded.checkpoint.header.position.globalStep)", "teacher_weights": loaded.usesAverage ? "ema" : "raw",
+                        "teacher_config": loaded.checkpoint.header.config, "pseudo_label_accuracy": String(format: "%.2f", labels.accuracy)]
     try annotations.write(to: out)
     return labels
 }

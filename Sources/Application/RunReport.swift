@@ -76,11 +76,11 @@ public func writeRunReport(run directory: String, to output: String, split: Stri
 /// Figures of the checkpoint's predictions on the first items of `split`.
 private func groundedSamples(checkpoint path: String, config: TrainingConfiguration, split: String, samples: Int) throws -> [String] {
     let comm = SingleProcessCommunicator()
-    let loaded = try Checkpoint.read(path)
-    let run = try RunData.open(config.data, communicator: comm, vocabulary: Vocabulary(words: loaded.header.vocabulary))
+    let loaded = try LoadedModel(checkpoint: path)
+    let run = try loaded.openData(communicator: comm)
     let store = run.store
     let items = Array(try run.grounding.items(split).prefix(samples))
-    let evaluation = try evaluateGrounding(try loaded.groundingModel(path: path, average: true), split: split, items: items, store: store,
+    let evaluation = try evaluateGrounding(loaded.model, split: split, items: items, store: store,
                                            view: config.data.view, batch: config.train.evalBatch, communicator: comm)
     let background = try imageBackgrounds(store: store, features: config.data.features)
     return zip(items, evaluation.outcomes).map { item, outcome in

@@ -14,22 +14,18 @@ import Training
 
 /// A checkpoint's model with its vocabulary and input size, ready to ground expressions.
 public final class SingleImageGrounder {
-    public let phase: Phase
+    private let loaded: LoadedModel
+    public var phase: Phase { loaded.config.phase }
     /// Where the model's data came from (its feature store names the detector).
-    public let data: DataConfig
+    public var data: DataConfig { loaded.config.data }
     /// The input size the model was trained and evaluated at (`data.view`).
     public var view: Int { data.view }
-    private let vocabulary: Vocabulary
-    private let model: GroundingModel
+    private var vocabulary: Vocabulary { loaded.vocabulary }
+    private var model: GroundingModel { loaded.model }
 
     /// Loads `path` (EMA weights unless `raw`).
     public init(checkpoint path: String, raw: Bool = false) throws {
-        let loaded = try Checkpoint.read(path)
-        let config = try TrainingConfiguration.load(yaml: loaded.header.config, source: path)
-        phase = config.phase
-        data = config.data
-        vocabulary = Vocabulary(words: loaded.header.vocabulary)
-        model = try loaded.groundingModel(path: path, average: !raw)
+        loaded = try LoadedModel(checkpoint: path, raw: raw)
     }
 
     /// Words of `expression` the model has no embedding for (they read as UNK).
