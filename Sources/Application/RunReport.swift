@@ -5,7 +5,6 @@
 
 import Configuration
 import Datasets
-import Detector
 import Distributed
 import Evaluation
 import Foundation

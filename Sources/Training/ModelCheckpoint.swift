@@ -9,15 +9,8 @@ import Models
 import Tensors
 
 extension Checkpoint {
-    /// Writes the state of `phase` (with rank 0's EMA `average`) at `position`.
-    public static func write<Phase: TrainingPhase>(_ path: String, phase: Phase, average: ModelAverage?, position: TrainingPosition,
-                                                   config: String, vocabulary: [String]) throws {
-        try write(path, phase: Phase.phase, model: phase.modelShape, params: phase.params, buffers: phase.buffers,
-                  frozen: phase.frozen, optimizer: phase.optimizer, average: average, position: position, config: config, vocabulary: vocabulary)
-    }
-
     /// The header and the live tensors of `phase`'s state (with rank 0's EMA `average`) at `position`:
-    /// what `write` writes, for a writer that copies them and writes later (CheckpointWriter).
+    /// what its checkpoint holds, for a writer that copies them and writes later (CheckpointWriter).
     static func state<Phase: TrainingPhase>(phase: Phase, average: ModelAverage?, position: TrainingPosition,
                                             config: String, vocabulary: [String]) -> (header: CheckpointHeader, tensors: [CheckpointTensorView]) {
         state(phase: Phase.phase, model: phase.modelShape, params: phase.params, buffers: phase.buffers, frozen: phase.frozen,
