@@ -82,6 +82,7 @@ bench: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/refclip-bench compute checkpoint detector paper-detector
 	OPENBLAS_NUM_THREADS=1 mpirun -np 2 --bind-to none $(BIN)/refclip-bench allreduce teacher student
+	OPENBLAS_NUM_THREADS=2 $(BIN)/refclip-bench memory
 
 # What distribution costs on real links: all-reduce bandwidth and the reference-size teacher and
 # student steps (overlap off/on, f32/bf16 gradients) over 2 and 4 network-namespace hosts whose links

@@ -93,9 +93,10 @@ public final class BatchNorm2d {
         return output
     }
 
-    /// dγ += Σ dy·x̂, dβ += Σ dy (local sums; the parameter all-reduce adds the ranks), returns dx.
+    /// dγ += Σ dy·x̂, dβ += Σ dy (local sums; the parameter all-reduce adds the ranks), returns dx:
+    /// `inputGrad`, or with `inPlace` dy itself, overwritten (for a caller to whom dy is a temporary).
     @discardableResult
-    public func backward(_ dy: Tensor) -> Tensor {
+    public func backward(_ dy: Tensor, inPlace: Bool = false) -> Tensor {
         guard let x = input else { preconditionFailure("BatchNorm2d(\(weight.name)).backward before forward") }
         precondition(dy.shape == x.shape, "BatchNorm2d(\(weight.name)): gradient \(dy.shape) does not match \(x.shape)")
         let (b, hw) = (x.shape[0], x.shape[2] * x.shape[3])
@@ -114,7 +115,8 @@ public final class BatchNorm2d {
             dGamma[c] += Float(sumDyXhat[c])
             dBeta[c] += Float(sumDy[c])
         }
-        inputGrad.reshape(x.shape)
+        let dxTensor = inPlace ? dy : inputGrad
+        dxTensor.reshape(x.shape)
         if usedBatchStatistics {
             // dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)), means over the global batch.
             var sums = sumDy + sumDyXhat
@@ -125,7 +127,7 @@ public final class BatchNorm2d {
                 let scale = gamma[c] * Float(invStd[c]), center = Float(mean[c]), inv = Float(invStd[c])
                 for i in 0 ..< b {
                     let plane = (i * channels + c) * hw
-                    let xs = x.data + plane, g = dy.data + plane, dx = inputGrad.data + plane
+                    let xs = x.data + plane, g = dy.data + plane, dx = dxTensor.data + plane
                     for j in 0 ..< hw { dx[j] = scale * (g[j] - meanDy - (xs[j] - center) * inv * meanDyXhat) }
                 }
             }
@@ -134,12 +136,12 @@ public final class BatchNorm2d {
                 let scale = gamma[c] * Float(invStd[c])
                 for i in 0 ..< b {
                     let plane = (i * channels + c) * hw
-                    let g = dy.data + plane, dx = inputGrad.data + plane
+                    let g = dy.data + plane, dx = dxTensor.data + plane
                     for j in 0 ..< hw { dx[j] = scale * g[j] }
                 }
             }
         }
-        return inputGrad
+        return dxTensor
     }
 
     /// Per-channel sums of `plane(pointer, channel)` over every image's plane of `t`.

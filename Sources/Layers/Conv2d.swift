@@ -2,7 +2,8 @@
 //
 // Per image: 1×1 kernels are one matrix product Y[Cout, HW] = W[Cout, Cin]·X[Cin, HW]; 3×3 kernels
 // unfold the input (im2col) to col[Cin·9, HW] first. Backward recomputes the unfolding instead of
-// keeping it, which bounds memory by one image's columns.
+// keeping it, which bounds memory by one image's columns; the columns are released after each pass, so
+// every convolution's columns share one block (Tensor.release).
 
 import Tensors
 
@@ -57,6 +58,7 @@ public final class Conv2d {
                 }
             }
         }
+        columns.release()
         input = x
         return output
     }
@@ -69,7 +71,10 @@ public final class Conv2d {
         let (b, h, w) = (x.shape[0], x.shape[2], x.shape[3])
         let hw = h * w
         if computesInputGrad { inputGrad.reshape(x.shape) }
-        if kernel > 1 { columnGrad.reshape([patch, hw]) }
+        if kernel > 1 {
+            columns.reshape([patch, hw])
+            columnGrad.reshape([patch, hw])
+        }
         for i in 0 ..< b {
             let image = x.data + i * inChannels * hw
             let dyImage = dy.data + i * outChannels * hw
@@ -93,6 +98,8 @@ public final class Conv2d {
                 fold(columnGrad.data, into: dxImage, h, w)
             }
         }
+        columns.release()
+        columnGrad.release()
         return inputGrad
     }
 

@@ -20,6 +20,8 @@ public struct ForwardContext {
     public var communicator: Communicator
     /// When set (the debug mode), records the first layer whose output is not finite.
     public var probe: NonFiniteProbe?
+    /// When set, records the tensor bytes live after each layer (`refclip-bench memory`).
+    public var memoryTrace: MemoryTrace?
 
     public init(batchStatistics: Bool, dropout: Bool, stepKey: RandomKey = RandomKey(seed: 0),
                 sampleIndices: [Int], communicator: Communicator) {
@@ -42,10 +44,12 @@ public struct ForwardContext {
 }
 
 extension ForwardContext {
-    /// `output`, after the probe (if any) has looked for NaN or ±Inf in it under the name `layer`.
+    /// `output`, after the probe (if any) has looked for NaN or ±Inf in it under the name `layer`, and
+    /// the memory trace (if any) has recorded what is live.
     @discardableResult
     public func checked(_ output: Tensor, _ layer: String) -> Tensor {
         probe?.inspect(output, layer)
+        memoryTrace?.mark(layer)
         return output
     }
 }

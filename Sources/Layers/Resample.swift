@@ -1,11 +1,19 @@
-// Resample.swift — the fusion's scale changes: nearest and bilinear (aligned corners) ×2 upsampling,
-// and 2×2 average pooling with stride 2. All are linear maps; backward applies the transpose.
+// Resample.swift — the fusion's ×2 upsamplings: nearest and bilinear (aligned corners). Both are
+// linear maps within each channel; backward applies the transpose. (Its 2×2 average pooling is part of
+// ChannelConcat, which pools what it concatenates.)
 
 import Tensors
 
+/// A ×2 upsampling of [B, C, H, W] to [B, C, 2H, 2W].
+public protocol Resampling: AnyObject {
+    func forward(_ x: Tensor) -> Tensor
+    /// ∂L/∂x (the sampler's `inputGrad`, which the caller may release once consumed).
+    func backward(_ dy: Tensor) -> Tensor
+}
+
 /// Bilinear ×2 upsampling of [B, C, H, W] to [B, C, 2H, 2W] with `align_corners=True`: output pixel i
 /// samples input coordinate i·(H−1)/(2H−1).
-public final class UpsampleBilinear2x {
+public final class UpsampleBilinear2x: Resampling {
     private var inputShape: [Int] = []
     public let output = Tensor()
     public let inputGrad = Tensor()
@@ -71,7 +79,7 @@ public final class UpsampleBilinear2x {
 }
 
 /// Nearest-neighbour ×2 upsampling of [B, C, H, W] to [B, C, 2H, 2W]: every input pixel becomes a 2×2 block.
-public final class UpsampleNearest2x {
+public final class UpsampleNearest2x: Resampling {
     private var inputShape: [Int] = []
     public let output = Tensor()
     public let inputGrad = Tensor()
@@ -106,54 +114,6 @@ public final class UpsampleNearest2x {
             for y in 0 ..< h {
                 let r0 = g + 2 * y * 2 * w, r1 = r0 + 2 * w
                 for xi in 0 ..< w { dx[y * w + xi] = r0[2 * xi] + r0[2 * xi + 1] + r1[2 * xi] + r1[2 * xi + 1] }
-            }
-        }
-        return inputGrad
-    }
-}
-
-/// 2×2 average pooling with stride 2 of [B, C, H, W] (H and W even) to [B, C, H/2, W/2].
-public final class AvgPool2x2 {
-    private var inputShape: [Int] = []
-    public let output = Tensor()
-    public let inputGrad = Tensor()
-
-    public init() {}
-
-    @discardableResult
-    public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.count == 4 && x.shape[2] % 2 == 0 && x.shape[3] % 2 == 0,
-                     "AvgPool2x2: input \(x.shape), expected [B, C, H, W] with even H and W")
-        inputShape = x.shape
-        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-        let (oh, ow) = (h / 2, w / 2)
-        output.reshape([x.shape[0], x.shape[1], oh, ow])
-        for p in 0 ..< planes {
-            let src = x.data + p * h * w, dst = output.data + p * oh * ow
-            for y in 0 ..< oh {
-                let r0 = src + 2 * y * w, r1 = r0 + w
-                for xo in 0 ..< ow {
-                    dst[y * ow + xo] = (r0[2 * xo] + r0[2 * xo + 1] + r1[2 * xo] + r1[2 * xo + 1]) * 0.25
-                }
-            }
-        }
-        return output
-    }
-
-    @discardableResult
-    public func backward(_ dy: Tensor) -> Tensor {
-        let (planes, h, w) = (inputShape[0] * inputShape[1], inputShape[2], inputShape[3])
-        let (oh, ow) = (h / 2, w / 2)
-        precondition(dy.count == planes * oh * ow, "AvgPool2x2: gradient \(dy.shape) does not match the output")
-        inputGrad.reshape(inputShape)
-        for p in 0 ..< planes {
-            let g = dy.data + p * oh * ow, dx = inputGrad.data + p * h * w
-            for y in 0 ..< oh {
-                let r0 = dx + 2 * y * w, r1 = r0 + w
-                for xo in 0 ..< ow {
-                    let v = g[y * ow + xo] * 0.25
-                    r0[2 * xo] = v; r0[2 * xo + 1] = v; r1[2 * xo] = v; r1[2 * xo + 1] = v
-                }
             }
         }
         return inputGrad

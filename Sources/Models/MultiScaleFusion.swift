@@ -2,12 +2,15 @@
 // (strides 8, 16, 32), keeping only the output that is used (DESIGN.md §3):
 //   m  = cat[ up_modules.1(f13), f26 ]      branch = resample → conv1x1 → conv3x3 (H/2 channels)
 //   l  = cat[ up_modules.0(m),   f52 ]      (note the reference's index order: .1 reads f13, .0 reads m)
-//   m' = cat[ down_modules.0(l),  m   ]
+//   m' = cat[ down_modules.0(l),  m   ]     (down branches: avgpool2×2 → conv1x1 → conv3x3)
 //   s' = cat[ down_modules.1(m'), f13 ]
 //   V  = top_proj(s')                        conv1x1 to H channels on the stride-32 grid
 // The reference also computes mid_proj(m') and bot_proj(l), which feed nothing; they are skipped.
 // Upsampling is nearest-neighbour in the reference implementation (its fixture matches nearest to
 // 1e-7 and bilinear only to 1e-2); bilinear with aligned corners is available as an option.
+// The same maps are computed in an order that stores less and computes less: an up branch upsamples
+// after its 1×1 convolution, a down branch pools l and m' while they are concatenated, and every
+// intermediate gradient is released once consumed (docs/DESIGN.md, memory).
 
 import Layers
 import Tensors
@@ -31,51 +34,42 @@ public struct FusionShape: Codable, Equatable, Sendable {
     }
 }
 
-/// A spatial resampling step of a fusion branch.
-protocol Resampling: AnyObject {
-    func forward(_ x: Tensor) -> Tensor
-    func backward(_ dy: Tensor) -> Tensor
-}
-
-extension UpsampleNearest2x: Resampling {}
-extension UpsampleBilinear2x: Resampling {}
-extension AvgPool2x2: Resampling {}
-
-/// resample → ConvBNLeaky 1×1 → ConvBNLeaky 3×3, named `name.1` and `name.2` (index 0 is the resample).
+/// [upsampling →] ConvBNLeaky 1×1 → ConvBNLeaky 3×3, named `name.1` and `name.2` (index 0 is the
+/// reference's resampling). An up branch upsamples after its 1×1 convolution (the same map: see
+/// ConvBNLeaky); a down branch reads its input already pooled (ChannelConcat with halving).
 final class FusionBranch {
-    private let resample: Resampling
     private let reduce: ConvBNLeaky, spatial: ConvBNLeaky
     private let computesInputGrad: Bool
     private let params: ParameterStore
     private let name: String
 
-    init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, resample: Resampling,
+    init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, upsample: Resampling? = nil,
          in inChannels: Int, out outChannels: Int, computesInputGrad: Bool = true) {
-        self.resample = resample
         self.computesInputGrad = computesInputGrad
         self.params = params
         self.name = name
-        reduce = ConvBNLeaky(params, buffers: buffers, name + ".1", in: inChannels, out: outChannels, kernel: 1,
+        reduce = ConvBNLeaky(params, buffers: buffers, name + ".1", in: inChannels, out: outChannels, kernel: 1, upsample: upsample,
                              computesInputGrad: computesInputGrad)
         spatial = ConvBNLeaky(params, buffers: buffers, name + ".2", in: outChannels, out: outChannels, kernel: 3)
     }
 
     func forward(_ x: Tensor, _ context: ForwardContext) -> Tensor {
-        spatial.forward(reduce.forward(resample.forward(x), context), context)
+        spatial.forward(reduce.forward(x, context), context)
     }
 
     /// Its two blocks in forward order.
     var blocks: [ConvBNLeaky] { [reduce, spatial] }
 
-    /// Parameter gradients, and ∂L/∂x unless the branch reads a frozen input (then nil); tells the store
-    /// as each convolution's gradients are final.
+    /// Parameter gradients, and ∂L/∂x unless the branch reads a frozen input (then nil; else release it
+    /// once consumed); tells the store as each convolution's gradients are final. dy is overwritten.
     @discardableResult
     func backward(_ dy: Tensor) -> Tensor? {
-        let dSpatial = spatial.backward(dy)
+        let dSpatial = spatial.backward(dy, overwritingGradient: true)
         params.finishGradients(under: name + ".2")
-        let dReduced = reduce.backward(dSpatial)
+        let dReduced = reduce.backward(dSpatial, overwritingGradient: true)
+        dSpatial.release()
         params.finishGradients(under: name + ".1")
-        return computesInputGrad ? resample.backward(dReduced) : nil
+        return computesInputGrad ? dReduced : nil
     }
 }
 
@@ -84,8 +78,7 @@ public final class MultiScaleFusion {
     public let shape: FusionShape
     private let upFromTop: FusionBranch, upFromMiddle: FusionBranch, down0: FusionBranch, down1: FusionBranch
     private let top: ConvBNLeaky
-    private let catM = ChannelConcat(), catL = ChannelConcat(), catM2 = ChannelConcat(), catS = ChannelConcat()
-    private let middleGrad = Tensor()
+    private let catM: ChannelConcat, poolL: ChannelConcat, poolM2: ChannelConcat, catS: ChannelConcat
     private let computesInputGrads: Bool
     private let params: ParameterStore
     private let name: String
@@ -102,44 +95,65 @@ public final class MultiScaleFusion {
         let half = shape.hidden / 2
         let upsample: () -> Resampling = shape.upsampling == .nearest ? { UpsampleNearest2x() } : { UpsampleBilinear2x() }
         let m = half + shape.channels26, l = half + shape.channels52, m2 = half + m, s2 = half + shape.channels13
-        upFromMiddle = FusionBranch(params, buffers: buffers, name + ".up_modules.0", resample: upsample(), in: m, out: half)
-        upFromTop = FusionBranch(params, buffers: buffers, name + ".up_modules.1", resample: upsample(),
+        catM = ChannelConcat(computesSecondGrad: computesInputGrads)
+        poolL = ChannelConcat(halving: true, computesSecondGrad: computesInputGrads)
+        poolM2 = ChannelConcat(halving: true)
+        catS = ChannelConcat(computesSecondGrad: computesInputGrads)
+        upFromMiddle = FusionBranch(params, buffers: buffers, name + ".up_modules.0", upsample: upsample(), in: m, out: half)
+        upFromTop = FusionBranch(params, buffers: buffers, name + ".up_modules.1", upsample: upsample(),
                                  in: shape.channels13, out: half, computesInputGrad: computesInputGrads)
-        down0 = FusionBranch(params, buffers: buffers, name + ".down_modules.0", resample: AvgPool2x2(), in: l, out: half)
-        down1 = FusionBranch(params, buffers: buffers, name + ".down_modules.1", resample: AvgPool2x2(), in: m2, out: half)
+        down0 = FusionBranch(params, buffers: buffers, name + ".down_modules.0", in: l, out: half)
+        down1 = FusionBranch(params, buffers: buffers, name + ".down_modules.1", in: m2, out: half)
         top = ConvBNLeaky(params, buffers: buffers, name + ".top_proj", in: s2, out: shape.hidden, kernel: 1)
     }
 
     /// The conv–BatchNorm–rectifier blocks in forward order (up_modules.1, up_modules.0, down_modules.0,
-    /// down_modules.1, each .1 then .2, then top_proj). After a forward each block's `norm.output`
-    /// holds its rectifier's inputs, which that rectifier's backward reads to choose its slope.
+    /// down_modules.1, each .1 then .2, then top_proj). After a forward each block's `output` holds its
+    /// rectifier's outputs, whose signs its backward reads to choose the slope.
     public var blocks: [ConvBNLeaky] { [upFromTop, upFromMiddle, down0, down1].flatMap(\.blocks) + [top] }
 
     /// V [B, H, h13, w13] from the maps f52 [B, c52, 4h, 4w], f26 [B, c26, 2h, 2w], f13 [B, c13, h, w].
+    /// The down branches' inputs are pooled as they are concatenated, so l and m' at full size are
+    /// never stored.
     @discardableResult
     public func forward(f52: Tensor, f26: Tensor, f13: Tensor, _ context: ForwardContext) -> Tensor {
         let m = catM.forward(context.checked(upFromTop.forward(f13, context), "multi_scale_manner.up_modules.1"), f26)
-        let l = catL.forward(context.checked(upFromMiddle.forward(m, context), "multi_scale_manner.up_modules.0"), f52)
-        let m2 = catM2.forward(context.checked(down0.forward(l, context), "multi_scale_manner.down_modules.0"), m)
-        let s2 = catS.forward(context.checked(down1.forward(m2, context), "multi_scale_manner.down_modules.1"), f13)
+        let pooledL = poolL.forward(context.checked(upFromMiddle.forward(m, context), "multi_scale_manner.up_modules.0"), f52)
+        let pooledM2 = poolM2.forward(context.checked(down0.forward(pooledL, context), "multi_scale_manner.down_modules.0"), m)
+        let s2 = catS.forward(context.checked(down1.forward(pooledM2, context), "multi_scale_manner.down_modules.1"), f13)
         return context.checked(top.forward(s2, context), "multi_scale_manner.top_proj")
     }
 
     /// Backpropagates ∂L/∂V into the fusion's parameters, and into the input maps when enabled, telling
-    /// the store as each convolution's gradients are final.
+    /// the store as each convolution's gradients are final. Each intermediate gradient is released as
+    /// soon as it is consumed, so those of different branches share memory.
     public func backward(_ dV: Tensor) {
-        catS.backward(top.backward(dV))
+        let dS2 = top.backward(dV)
+        catS.backward(dS2)
+        dS2.release()
         params.finishGradients(under: name + ".top_proj")
-        catM2.backward(down1.backward(catS.firstGrad)!)
-        catL.backward(down0.backward(catM2.firstGrad)!)
-        middleGrad.copy(from: catM2.secondGrad)
-        accumulate(upFromMiddle.backward(catL.firstGrad)!, into: middleGrad)
+        let dM2 = down1.backward(catS.firstGrad)!
+        catS.firstGrad.release()
+        poolM2.backward(dM2)
+        dM2.release()
+        let dL = down0.backward(poolM2.firstGrad)!
+        poolM2.firstGrad.release()
+        poolL.backward(dL)
+        dL.release()
+        let middleGrad = poolM2.secondGrad
+        let fromMiddle = upFromMiddle.backward(poolL.firstGrad)!
+        poolL.firstGrad.release()
+        accumulate(fromMiddle, into: middleGrad)
+        fromMiddle.release()
         catM.backward(middleGrad)
+        middleGrad.release()
         let fromTop = upFromTop.backward(catM.firstGrad)
+        catM.firstGrad.release()
         guard computesInputGrads, let fromTop else { return }
-        f52Grad.copy(from: catL.secondGrad)
+        f52Grad.copy(from: poolL.secondGrad)
         f26Grad.copy(from: catM.secondGrad)
         f13Grad.copy(from: catS.secondGrad)
         accumulate(fromTop, into: f13Grad)
+        for used in [poolL.secondGrad, catM.secondGrad, catS.secondGrad, fromTop] { used.release() }
     }
 }

@@ -4,7 +4,8 @@
 ///
 /// A tensor is a reference type: layers own their output and gradient tensors and hand them to the
 /// next layer without copying. `reshape(_:)` keeps the allocation whenever the new element count fits
-/// the capacity, so activations are allocated once for the largest batch and reused on every step.
+/// the capacity, so activations are allocated once for the largest batch and reused on every step; a
+/// temporary whose contents are dead gives its storage to the next tensor that grows with `release()`.
 public final class Tensor {
     /// The dimensions, outermost first.
     public private(set) var shape: [Int]
@@ -12,7 +13,7 @@ public final class Tensor {
     public private(set) var count: Int
     /// Number of elements the allocation can hold.
     public private(set) var capacity: Int
-    /// The first element. Valid until the next `reshape(_:)` that grows the tensor.
+    /// The first element. Valid until the next `reshape(_:)` that grows the tensor or `release()`.
     public private(set) var data: UnsafeMutablePointer<Float>
 
     /// A zero-filled tensor of the given shape.
@@ -20,9 +21,8 @@ public final class Tensor {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         count = shape.reduce(1, *)
-        capacity = max(count, 1)
-        data = .allocate(capacity: capacity)
-        data.initialize(repeating: 0, count: capacity)
+        (data, capacity) = Tensor.storage(atLeast: max(count, 1))
+        zero()
     }
 
     /// An empty tensor, to be shaped by its first `reshape(_:)`.
@@ -35,7 +35,41 @@ public final class Tensor {
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
     }
 
-    deinit { data.deallocate() }
+    deinit {
+        guard capacity > 0 else { return }
+        data.deallocate()
+        TensorMemory.released(capacity * MemoryLayout<Float>.stride)
+    }
+
+    /// Storage for `count` floats: a released block that fits, else a new zero-filled allocation.
+    private static func storage(atLeast count: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        let fresh: (UnsafeMutablePointer<Float>, Int)
+        if let kept = StoragePool.take(atLeast: count) {
+            fresh = kept
+        } else {
+            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            pointer.initialize(repeating: 0, count: count)
+            fresh = (pointer, count)
+        }
+        TensorMemory.allocated(fresh.1 * MemoryLayout<Float>.stride)
+        return fresh
+    }
+
+    /// Gives the storage back for other tensors to reuse (the shape becomes [0]): for a temporary whose
+    /// contents are dead, such as a gradient the layer below has consumed. The next `reshape(_:)` that
+    /// needs room takes storage again. The pointer `data` held before is no longer the tensor's.
+    public func release() {
+        guard capacity > 0 else { return }
+        TensorMemory.released(capacity * MemoryLayout<Float>.stride)
+        StoragePool.give(data, capacity: capacity)
+        data = Tensor.noStorage
+        capacity = 0
+        shape = [0]
+        count = 0
+    }
+
+    /// Where a released tensor points: one float that is never written.
+    nonisolated(unsafe) private static let noStorage = UnsafeMutablePointer<Float>.allocate(capacity: 1)
 
     /// Gives the tensor a new shape. Keeps the allocation when it is large enough; the contents are
     /// unspecified afterwards unless the element count is unchanged.
@@ -43,10 +77,11 @@ public final class Tensor {
         precondition(newShape.allSatisfy { $0 >= 0 }, "negative dimension in \(newShape)")
         let newCount = newShape.reduce(1, *)
         if newCount > capacity {
-            data.deallocate()
-            capacity = newCount
-            data = .allocate(capacity: capacity)
-            data.initialize(repeating: 0, count: capacity)
+            if capacity > 0 {
+                data.deallocate()
+                TensorMemory.released(capacity * MemoryLayout<Float>.stride)
+            }
+            (data, capacity) = Tensor.storage(atLeast: newCount)
         }
         shape = newShape
         count = newCount

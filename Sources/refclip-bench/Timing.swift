@@ -1,5 +1,6 @@
 // Timing.swift — wall-clock measurement and the benchmark table, whose header names the BLAS it ran on.
 
+import Distributed
 import Foundation
 import Tensors
 
@@ -43,4 +44,20 @@ func reportHeader(_ title: String, threads: String? = nil) {
     let threadText = threads ?? "\(blas.threads) thread\(blas.threads == 1 ? "" : "s") per rank"
     print("\n### \(title)\n\nBLAS: \(blas.library), kernel \(blas.kernel) (\(blas.kernelOrigin)), \(threadText); CPU \(blas.cpu)\n")
     print("| benchmark | result | note |\n|---|---|---|")
+}
+
+/// `body`'s result and the peak resident set while it ran, the largest over the ranks of `comm` (nil
+/// where the kernel does not report it). Storage kept for reuse by earlier work is freed first.
+func withPeakResident<T>(_ comm: Communicator, _ body: () -> T) -> (T, Int?) {
+    TensorMemory.freeReleasedStorage()
+    let reset = TensorMemory.resetResidentPeak()
+    let result = body()
+    let peak = reset ? TensorMemory.residentBytes()?.peak : nil
+    let largest = comm.allReduce(peak ?? -1, .max)
+    return (result, largest >= 0 ? largest : nil)
+}
+
+/// A peak resident set for a table: "peak RSS 6.21 GB", or that it is not reported.
+func residentText(_ bytes: Int?) -> String {
+    bytes.map { String(format: "peak RSS %.2f GB", Double($0) / 1e9) } ?? "peak RSS not reported"
 }

@@ -88,27 +88,33 @@ func timedSteps(perRank: Int) -> Int { max(2, 24 / perRank) }
 func benchmarkTraining(_ comm: Communicator, title: String, parameters: Int, globalBatch: Int, _ makeStep: StepMaker) {
     let ranks = comm.size, perRank = globalBatch / ranks
     var single = 0.0, singleTwoThreads = 0.0, singlePerRank = 0.0
+    var singleRSS: Int?, singleTwoThreadsRSS: Int?, singlePerRankRSS: Int?
     if comm.isRoot {
         let alone = SingleProcessCommunicator()
+        func measure(perRank: Int) -> (Double, Int?) {
+            withPeakResident(alone) { throughput(alone, perRank: perRank, steps: timedSteps(perRank: perRank), makeStep) }
+        }
         setBLASThreads(1)
-        single = throughput(alone, perRank: globalBatch, steps: timedSteps(perRank: globalBatch), makeStep)
-        if ranks > 1 { singlePerRank = throughput(alone, perRank: perRank, steps: timedSteps(perRank: perRank), makeStep) }
+        (single, singleRSS) = measure(perRank: globalBatch)
+        if ranks > 1 { (singlePerRank, singlePerRankRSS) = measure(perRank: perRank) }
         setBLASThreads(2)
-        singleTwoThreads = throughput(alone, perRank: globalBatch, steps: timedSteps(perRank: globalBatch), makeStep)
+        (singleTwoThreads, singleTwoThreadsRSS) = measure(perRank: globalBatch)
     }
     // The other ranks wait without spinning, so rank 0 has the machine to itself.
     if let mpi = comm as? MPICommunicator { mpi.sleepingBarrier() } else { comm.barrier() }
     setBLASThreads(1)
-    let parallel = ranks > 1 ? throughput(comm, perRank: perRank, steps: timedSteps(perRank: perRank), makeStep) : 0
+    let (parallel, parallelRSS) = ranks > 1
+        ? withPeakResident(comm) { throughput(comm, perRank: perRank, steps: timedSteps(perRank: perRank), makeStep) } : (0, nil)
     guard comm.isRoot else { return }
     reportHeader(String(format: "%@ training, reference size (%.1f M trainable parameters), global batch %d", title, Double(parameters) / 1e6, globalBatch),
                  threads: "threads as each row says")
     func rate(_ value: Double) -> String { String(format: "%.2f samples/s", value) }
-    report("1 rank × 1 BLAS thread", rate(single))
-    report("1 rank × 2 BLAS threads", rate(singleTwoThreads), String(format: "%.2f × 1 thread", singleTwoThreads / single))
+    report("1 rank × 1 BLAS thread", rate(single), residentText(singleRSS))
+    report("1 rank × 2 BLAS threads", rate(singleTwoThreads),
+           String(format: "%.2f × 1 thread; ", singleTwoThreads / single) + residentText(singleTwoThreadsRSS))
     guard ranks > 1 else { return }
     report("1 rank × 1 BLAS thread, batch \(perRank)", rate(singlePerRank),
-           String(format: "%.2f × the per-sample rate at batch %d", singlePerRank / single, globalBatch))
+           String(format: "%.2f × the per-sample rate at batch %d; ", singlePerRank / single, globalBatch) + residentText(singlePerRankRSS))
     let strong = parallel / (Double(ranks) * single), weak = parallel / (Double(ranks) * singlePerRank)
     var note = String(format: "strong scaling %.0f%%, weak scaling %.0f%%", 100 * strong, 100 * weak)
     if strong > 1, weak <= 1 {
@@ -117,7 +123,7 @@ func benchmarkTraining(_ comm: Communicator, title: String, parameters: Int, glo
     } else if strong > 1 || weak > 1 {
         note += " (above 100% without a measured cause: run-to-run noise)"
     }
-    report("\(ranks) ranks × 1 BLAS thread, batch \(perRank) per rank (mpirun)", rate(parallel), note)
+    report("\(ranks) ranks × 1 BLAS thread, batch \(perRank) per rank (mpirun)", rate(parallel), note + "; " + residentText(parallelRSS) + " (largest rank)")
 }
 
 /// The paper's global batch (64) and a small one (8).
@@ -134,18 +140,20 @@ func runStudentBenchmark(_ comm: Communicator) {
 }
 
 /// One JSON line for `make bench-peer`: teacher training samples/s at `globalBatch` on the ranks of
-/// `comm` with the BLAS threads the environment set, and the BLAS it ran on.
+/// `comm` with the BLAS threads the environment set, the BLAS it ran on, and the largest rank's peak
+/// resident set while it trained.
 func runTeacherStepThroughput(_ comm: Communicator, globalBatch: Int) {
     guard globalBatch % comm.size == 0 else {
         if comm.isRoot { FileHandle.standardError.write(Data("refclip-bench: --batch \(globalBatch) is not divisible by \(comm.size) ranks\n".utf8)) }
         return
     }
     let perRank = globalBatch / comm.size
-    let rate = throughput(comm, perRank: perRank, steps: timedSteps(perRank: globalBatch), teacherSteps)
+    let (rate, resident) = withPeakResident(comm) { throughput(comm, perRank: perRank, steps: timedSteps(perRank: globalBatch), teacherSteps) }
     guard comm.isRoot else { return }
     let blas = BLASRuntime.current()
-    let record: [String: Any] = ["system": "refclip", "ranks": comm.size, "threads": blas.threads, "batch": globalBatch, "samples_per_s": rate,
+    var record: [String: Any] = ["system": "refclip", "ranks": comm.size, "threads": blas.threads, "batch": globalBatch, "samples_per_s": rate,
                                  "parameters": RefCLIPTeacher(shape: referenceTeacher, seed: 1).params.count,
                                  "blas": "\(blas.library), kernel \(blas.kernel) (\(blas.kernelOrigin)); CPU \(blas.cpu)"]
+    if let resident { record["peak_rss_bytes"] = resident }
     if let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) { print(String(decoding: data, as: UTF8.self)) }
 }

@@ -9,14 +9,14 @@ import Tensors
 BLASRuntime.restartOnBestKernelIfNeeded()
 
 var requested = Array(CommandLine.arguments.dropFirst())
-/// `--batch N`: the global batch of the `teacher-step` suite (default 8).
-var stepBatch = 8
+/// `--batch N`: the global batch of the `teacher-step` suite (default 8) and the `memory` suite (default 64).
+var stepBatch = 8, memoryBatch = 64
 if let flag = requested.firstIndex(of: "--batch") {
     guard flag + 1 < requested.count, let value = Int(requested[flag + 1]), value > 0 else {
         FileHandle.standardError.write(Data("refclip-bench: --batch needs a positive integer\n".utf8))
         exit(2)
     }
-    stepBatch = value
+    (stepBatch, memoryBatch) = (value, value)
     requested.removeSubrange(flag ... flag + 1)
 }
 
@@ -30,6 +30,7 @@ let suites: [String: (Communicator) -> Void] = [
     "paper-detector": runPaperDetectorBenchmark,
     "teacher-step": { runTeacherStepThroughput($0, globalBatch: stepBatch) },
     "scale": runScaleBenchmark,
+    "memory": { runMemoryBenchmark($0, globalBatch: memoryBatch) },
 ]
 guard !requested.isEmpty, requested.allSatisfy({ suites[$0] != nil }) else {
     FileHandle.standardError.write(Data("usage: refclip-bench SUITE… [--batch N] (suites: \(suites.keys.sorted().joined(separator: ", ")))\n".utf8))

@@ -32,9 +32,12 @@ final class GradientOverlapCommandLineTests: XCTestCase {
                 held.append(try parameters(name, step: steps))
             }
             XCTAssertEqual(held[0], held[1], "\(label): overlap on and off hold bitwise the same parameters after \(steps) steps")
-            // Summation order apart, the same training: in norm (single elements whose Adam steps rounding
-            // decides may part by a few lr over 20 steps).
-            assertClose(held[0], single, relative: 1e-5, "\(label): against the single process after \(steps) steps")
+            // Summation order apart, the same training, in norm. Rounding decides more than Adam's steps of
+            // single elements (a few lr over 20 steps): the loss's best anchor where two nearly tie, a
+            // rectifier's side near zero. One such event moves the run by ~5e-5 (measured: the single
+            // process at batch 12 on the Zen and Haswell kernels, 1e-6 on Prescott's). Exactness is held
+            // where it can be: bitwise above, and per step against the reference and across world sizes.
+            assertClose(held[0], single, relative: 1e-4, "\(label): against the single process after \(steps) steps")
         }
     }
 

@@ -95,9 +95,12 @@ final class LayerGradientTests: XCTestCase {
         assertLayerGradients("UpsampleBilinear2x", input: x, params: nil, forward: { up.forward(x) }, backward: { up.backward($0) })
         let nearest = UpsampleNearest2x()
         assertLayerGradients("UpsampleNearest2x", input: x, params: nil, forward: { nearest.forward(x) }, backward: { nearest.backward($0) })
-        let pool = AvgPool2x2()
-        let z = randomTensor([2, 3, 4, 6], seed: 9)
-        assertLayerGradients("AvgPool2x2", input: z, params: nil, forward: { pool.forward(z) }, backward: { pool.backward($0) })
+        let pooled = ChannelConcat(halving: true)
+        let z = randomTensor([2, 3, 4, 6], seed: 9), other = randomTensor([2, 2, 4, 6], seed: 13)
+        assertLayerGradients("ChannelConcat(halving) first", input: z, params: nil, forward: { pooled.forward(z, other) },
+                             backward: { pooled.backward($0); return pooled.firstGrad })
+        assertLayerGradients("ChannelConcat(halving) second", input: other, params: nil, forward: { pooled.forward(z, other) },
+                             backward: { pooled.backward($0); return pooled.secondGrad })
     }
 
     func testUpsampleAlignsCorners() {
@@ -105,7 +108,8 @@ final class LayerGradientTests: XCTestCase {
         let y = UpsampleBilinear2x().forward(Tensor([1, 1, 2, 2], [0, 3, 6, 9]))
         XCTAssertEqual(y.shape, [1, 1, 4, 4])
         assertAllClose(y.array, [0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9], absolute: 1e-5, "align-corners upsampling")
-        XCTAssertEqual(AvgPool2x2().forward(Tensor([1, 1, 2, 2], [1, 2, 3, 6])).array, [3])
+        // Halving concatenation: each input's 2×2 mean, first's channels then second's.
+        XCTAssertEqual(ChannelConcat(halving: true).forward(Tensor([1, 1, 2, 2], [1, 2, 3, 6]), Tensor([1, 1, 2, 2], [0, 4, 4, 8])).array, [3, 4])
         XCTAssertEqual(UpsampleNearest2x().forward(Tensor([1, 1, 1, 2], [1, 2])).array, [1, 1, 2, 2, 1, 1, 2, 2])
     }
 

@@ -54,7 +54,7 @@ final class DebugCheckTests: XCTestCase {
         }
         for message in messages {
             // Synchronized BatchNorm carries rank 1's NaN into rank 0's output of the same layer.
-            XCTAssertEqual(message, "step 9: the output of multi_scale_manner.up_modules.1 holds NaN or Inf (the first layer of the forward pass that does) on ranks 0, 1")
+            XCTAssertEqual(message, "step 9: the output of multi_scale_manner.up_modules.1.1 holds NaN or Inf (the first layer of the forward pass that does) on ranks 0, 1")
         }
     }
 }

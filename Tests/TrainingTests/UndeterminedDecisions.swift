@@ -12,8 +12,8 @@
 //
 // So a gradient that differs from a reference's is given one more chance: the fusion rectifier inputs of
 // that forward within `nearZero` of their block's spread are the candidates, each one's decision is
-// reversed alone (its backward reads the BatchNorm output that fed it; a value that small changes no
-// forward result beyond rounding), and the reversals that bring the gradient closest to the reference's
+// reversed alone (its backward reads the sign of the block's in-place rectified output; setting that
+// value to ± the smallest float changes no forward result beyond rounding), and the reversals that bring the gradient closest to the reference's
 // are kept, greedily, while each more than halves the weighted distance. The comparison then passes only
 // if the gradient with those reversals meets every tolerance: a real difference is not explained by a
 // few sign changes of values within rounding of zero (ReferenceGridTests checks that a perturbed
@@ -49,8 +49,8 @@ struct DecisionSearch {
         let blocks = step.model.fusion.blocks
         step.beforeBackward = reversed.isEmpty ? nil : {
             for input in reversed {
-                let z = blocks[input.block].norm.output.data + input.element
-                z.pointee = z.pointee > 0 ? -.leastNonzeroMagnitude : .leastNonzeroMagnitude
+                let y = blocks[input.block].output.data + input.element
+                y.pointee = y.pointee > 0 ? -.leastNonzeroMagnitude : .leastNonzeroMagnitude
             }
         }
     }
@@ -72,11 +72,12 @@ struct DecisionSearch {
     /// inputs of recorded step `recorded`.
     func undetermined(step recorded: Int = 0) -> [RectifierInput] {
         step.model.fusion.blocks.enumerated().flatMap { block, layer -> [RectifierInput] in
-            let z = layer.norm.output
-            let rms = (0 ..< z.count).reduce(0.0) { $0 + Double(z.data[$1]) * Double(z.data[$1]) } / Double(max(z.count, 1))
+            // The block rectifies in place: its inputs are the outputs with the negative slope undone.
+            let y = layer.output
+            let z = (0 ..< y.count).map { y.data[$0] > 0 ? y.data[$0] : y.data[$0] / ConvBNLeaky.slope }
+            let rms = z.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(z.count, 1))
             let limit = Self.nearZero * Float(rms.squareRoot())
-            let name = String(layer.conv.weight.name.dropLast(".conv.weight".count))
-            return (0 ..< z.count).filter { abs(z.data[$0]) < limit }.map { RectifierInput(step: recorded, block: block, element: $0, name: name, value: z.data[$0]) }
+            return z.indices.filter { abs(z[$0]) < limit }.map { RectifierInput(step: recorded, block: block, element: $0, name: layer.name, value: z[$0]) }
         }
     }
 

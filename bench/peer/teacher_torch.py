@@ -3,11 +3,12 @@ from DESIGN.md §3 (language encoder, multi-scale fusion, anchor selection, anch
 global-norm clipping at 0.15, Adam), on random inputs shaped like refclip-bench's. It is the system a
 user would pick instead of refclip; `make bench-peer` times the two in one interleaved run.
 
-Prints one JSON line: {"system", "threads", "batch", "samples_per_s", "torch", "blas"}.
+Prints one JSON line: {"system", "threads", "batch", "samples_per_s", "torch", "blas", "peak_rss_bytes"}.
 """
 
 import argparse
 import json
+import resource
 import time
 
 import torch
@@ -155,7 +156,8 @@ def main():
            f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
     print(json.dumps({"system": "pytorch", "threads": args.threads, "batch": b, "samples_per_s": rate,
                       "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-                      "torch": torch.__version__, "blas": blas}))
+                      "torch": torch.__version__, "blas": blas,
+                      "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 
 if __name__ == "__main__":
