@@ -20,6 +20,10 @@ public final class BatchNorm2d {
     public let channels: Int
     public let eps: Float
     public let momentum: Float
+    /// How many equal values each input value stands for (4 where the map is nearest-upsampled after
+    /// this layer, which then runs on the small map): the statistics are the same, but the running
+    /// variance's unbiased correction counts every copy.
+    public let replication: Int
     public let weight: ParameterRef, bias: ParameterRef
     public let runningMean: ParameterRef, runningVar: ParameterRef
     private let params: ParameterStore
@@ -36,8 +40,9 @@ public final class BatchNorm2d {
     public let inputGrad = Tensor()
 
     public init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, channels: Int,
-                eps: Float = 1e-5, momentum: Float = 0.1) {
+                eps: Float = 1e-5, momentum: Float = 0.1, replication: Int = 1) {
         self.channels = channels
+        self.replication = replication
         self.eps = eps
         self.momentum = momentum
         self.params = params
@@ -69,10 +74,11 @@ public final class BatchNorm2d {
             var squares = channelSums(x) { [mean] p, c in doubleSumOfSquares(p, hw, centeredAt: mean[c]) }
             comm.allReduce(&squares)
             let rm = buffers.value(runningMean), rv = buffers.value(runningVar)
+            let copies = Double(replication)
             for c in 0 ..< channels {
                 invStd[c] = 1 / (squares[c] / n + Double(eps)).squareRoot()
                 rm[c] = Float((1 - Double(momentum)) * Double(rm[c]) + Double(momentum) * mean[c])
-                rv[c] = Float((1 - Double(momentum)) * Double(rv[c]) + Double(momentum) * squares[c] / (n - 1))
+                rv[c] = Float((1 - Double(momentum)) * Double(rv[c]) + Double(momentum) * squares[c] * copies / (n * copies - 1))
             }
         } else {
             let rm = buffers.value(runningMean), rv = buffers.value(runningVar)

@@ -7,8 +7,17 @@
 
 import Tensors
 
+/// A convolution layer of a model: Conv2d, or UpsampledConv2d where its input is read upsampled.
+public protocol Convolution: AnyObject {
+    /// The weight, [out, in, k, k].
+    var weight: ParameterRef { get }
+    func forward(_ x: Tensor) -> Tensor
+    /// Accumulates the weight's gradient and returns ∂L/∂x (`inputGrad`).
+    func backward(_ dy: Tensor) -> Tensor
+}
+
 /// A convolution whose weights live in a `ParameterStore`.
-public final class Conv2d {
+public final class Conv2d: Convolution {
     public let inChannels: Int, outChannels: Int, kernel: Int
     public let weight: ParameterRef
     public let bias: ParameterRef?

@@ -1,6 +1,6 @@
-// Resample.swift — the fusion's ×2 upsamplings: nearest and bilinear (aligned corners). Both are
-// linear maps within each channel; backward applies the transpose. (Its 2×2 average pooling is part of
-// ChannelConcat, which pools what it concatenates.)
+// Resample.swift — the fusion's bilinear ×2 upsampling (aligned corners), a linear map within each
+// channel whose backward applies the transpose. (Its nearest upsampling is never formed: see
+// UpsampledConv2d; its 2×2 average pooling is part of ChannelConcat, which pools what it concatenates.)
 
 import Tensors
 
@@ -75,47 +75,5 @@ public final class UpsampleBilinear2x: Resampling {
             let high = min(low + 1, n - 1)
             return (low, high, source - Float(low))
         }
-    }
-}
-
-/// Nearest-neighbour ×2 upsampling of [B, C, H, W] to [B, C, 2H, 2W]: every input pixel becomes a 2×2 block.
-public final class UpsampleNearest2x: Resampling {
-    private var inputShape: [Int] = []
-    public let output = Tensor()
-    public let inputGrad = Tensor()
-
-    public init() {}
-
-    @discardableResult
-    public func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.count == 4, "UpsampleNearest2x: input \(x.shape), expected [B, C, H, W]")
-        inputShape = x.shape
-        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-        output.reshape([x.shape[0], x.shape[1], 2 * h, 2 * w])
-        for p in 0 ..< planes {
-            let src = x.data + p * h * w, dst = output.data + p * 4 * h * w
-            for y in 0 ..< h {
-                let row = dst + 2 * y * 2 * w
-                for xi in 0 ..< w { row[2 * xi] = src[y * w + xi]; row[2 * xi + 1] = src[y * w + xi] }
-                (row + 2 * w).update(from: row, count: 2 * w)
-            }
-        }
-        return output
-    }
-
-    /// Each input pixel's gradient is the sum over its 2×2 block.
-    @discardableResult
-    public func backward(_ dy: Tensor) -> Tensor {
-        let (planes, h, w) = (inputShape[0] * inputShape[1], inputShape[2], inputShape[3])
-        precondition(dy.count == planes * 4 * h * w, "UpsampleNearest2x: gradient \(dy.shape) does not match the output")
-        inputGrad.reshape(inputShape)
-        for p in 0 ..< planes {
-            let g = dy.data + p * 4 * h * w, dx = inputGrad.data + p * h * w
-            for y in 0 ..< h {
-                let r0 = g + 2 * y * 2 * w, r1 = r0 + 2 * w
-                for xi in 0 ..< w { dx[y * w + xi] = r0[2 * xi] + r0[2 * xi + 1] + r1[2 * xi] + r1[2 * xi + 1] }
-            }
-        }
-        return inputGrad
     }
 }

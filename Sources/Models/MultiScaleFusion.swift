@@ -8,9 +8,9 @@
 // The reference also computes mid_proj(m') and bot_proj(l), which feed nothing; they are skipped.
 // Upsampling is nearest-neighbour in the reference implementation (its fixture matches nearest to
 // 1e-7 and bilinear only to 1e-2); bilinear with aligned corners is available as an option.
-// The same maps are computed in an order that stores less and computes less: an up branch upsamples
-// after its 1×1 convolution, a down branch pools l and m' while they are concatenated, and every
-// intermediate gradient is released once consumed (docs/DESIGN.md, memory).
+// The same maps are computed in an order that stores less and computes less: an up branch never forms
+// its upsampled input (ConvBNLeaky.Resolution), a down branch pools l and m' while they are
+// concatenated, and every intermediate gradient is released once consumed (docs/DESIGN.md §2, Memory).
 
 import Layers
 import Tensors
@@ -35,22 +35,29 @@ public struct FusionShape: Codable, Equatable, Sendable {
 }
 
 /// [upsampling →] ConvBNLeaky 1×1 → ConvBNLeaky 3×3, named `name.1` and `name.2` (index 0 is the
-/// reference's resampling). An up branch upsamples after its 1×1 convolution (the same map: see
-/// ConvBNLeaky); a down branch reads its input already pooled (ChannelConcat with halving).
+/// reference's resampling). An up branch computes the same maps without the upsampled input (see
+/// ConvBNLeaky.Resolution): with nearest upsampling the 1×1 block runs on the small map and the 3×3
+/// convolution reads it upsampled; with bilinear the 1×1 convolution runs before the upsampling. A down
+/// branch reads its input already pooled (ChannelConcat with halving).
 final class FusionBranch {
     private let reduce: ConvBNLeaky, spatial: ConvBNLeaky
     private let computesInputGrad: Bool
     private let params: ParameterStore
     private let name: String
 
-    init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, upsample: Resampling? = nil,
+    init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, upsampling: Upsampling? = nil,
          in inChannels: Int, out outChannels: Int, computesInputGrad: Bool = true) {
         self.computesInputGrad = computesInputGrad
         self.params = params
         self.name = name
-        reduce = ConvBNLeaky(params, buffers: buffers, name + ".1", in: inChannels, out: outChannels, kernel: 1, upsample: upsample,
+        let (reduceResolution, spatialResolution): (ConvBNLeaky.Resolution, ConvBNLeaky.Resolution) = switch upsampling {
+        case nil: (.plain, .plain)
+        case .nearest: (.nearestUpsampledLater, .readsNearestUpsampled)
+        case .bilinear: (.upsampledAfterConvolution(UpsampleBilinear2x()), .plain)
+        }
+        reduce = ConvBNLeaky(params, buffers: buffers, name + ".1", in: inChannels, out: outChannels, kernel: 1, resolution: reduceResolution,
                              computesInputGrad: computesInputGrad)
-        spatial = ConvBNLeaky(params, buffers: buffers, name + ".2", in: outChannels, out: outChannels, kernel: 3)
+        spatial = ConvBNLeaky(params, buffers: buffers, name + ".2", in: outChannels, out: outChannels, kernel: 3, resolution: spatialResolution)
     }
 
     func forward(_ x: Tensor, _ context: ForwardContext) -> Tensor {
@@ -93,14 +100,13 @@ public final class MultiScaleFusion {
         self.params = params
         self.name = name
         let half = shape.hidden / 2
-        let upsample: () -> Resampling = shape.upsampling == .nearest ? { UpsampleNearest2x() } : { UpsampleBilinear2x() }
         let m = half + shape.channels26, l = half + shape.channels52, m2 = half + m, s2 = half + shape.channels13
         catM = ChannelConcat(computesSecondGrad: computesInputGrads)
         poolL = ChannelConcat(halving: true, computesSecondGrad: computesInputGrads)
         poolM2 = ChannelConcat(halving: true)
         catS = ChannelConcat(computesSecondGrad: computesInputGrads)
-        upFromMiddle = FusionBranch(params, buffers: buffers, name + ".up_modules.0", upsample: upsample(), in: m, out: half)
-        upFromTop = FusionBranch(params, buffers: buffers, name + ".up_modules.1", upsample: upsample(),
+        upFromMiddle = FusionBranch(params, buffers: buffers, name + ".up_modules.0", upsampling: shape.upsampling, in: m, out: half)
+        upFromTop = FusionBranch(params, buffers: buffers, name + ".up_modules.1", upsampling: shape.upsampling,
                                  in: shape.channels13, out: half, computesInputGrad: computesInputGrads)
         down0 = FusionBranch(params, buffers: buffers, name + ".down_modules.0", in: l, out: half)
         down1 = FusionBranch(params, buffers: buffers, name + ".down_modules.1", in: m2, out: half)

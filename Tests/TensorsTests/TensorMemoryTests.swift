@@ -46,6 +46,7 @@ final class TensorMemoryTests: XCTestCase {
     }
 
     func testPeakFollowsTheMostHeldAtOnce() {
+        TensorMemory.freeReleasedStorage()
         TensorMemory.resetPeak()
         let start = TensorMemory.liveBytes
         do {
@@ -53,7 +54,9 @@ final class TensorMemoryTests: XCTestCase {
             a.release()
             _ = Tensor([20_000])
         }
-        XCTAssertEqual(TensorMemory.peakBytes - start, 4 * 50_000)
+        // At least the larger tensor, never both at once.
+        XCTAssertGreaterThanOrEqual(TensorMemory.peakBytes - start, 4 * 50_000)
+        XCTAssertLessThan(TensorMemory.peakBytes - start, 4 * 70_000)
         XCTAssertEqual(TensorMemory.liveBytes, start)
     }
 
