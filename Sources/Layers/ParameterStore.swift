@@ -84,6 +84,14 @@ public final class ParameterStore {
         return bigger
     }
 
+    /// Gives the values and gradients exactly their size, once every parameter is registered
+    /// (registration doubles the capacity as it grows: up to twice the model's size held otherwise).
+    public func shrinkToFit() {
+        guard values.capacity > values.count || grads.capacity > grads.count else { return }
+        values = Tensor([values.count], values.array)
+        grads = Tensor([grads.count], grads.array)
+    }
+
     /// The parameter of this name, if registered.
     public func ref(_ name: String) -> ParameterRef? { byName[name].map { refs[$0] } }
 

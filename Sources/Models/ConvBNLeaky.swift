@@ -8,7 +8,8 @@
 // Memory: the rectifier runs in place on the normalization's output and its backward takes the slope
 // from that output's sign; the rectifier's and the normalization's input gradients share one buffer
 // (the incoming gradient's own, when the caller allows), released once the convolution has consumed it.
-// A block keeps two maps for backward: the normalization's input and its own output.
+// A block keeps two maps for backward: the normalization's input, released at the end of backward, and
+// its own output, which the next layer's backward reads before this one's.
 
 import Layers
 import Tensors
@@ -36,6 +37,8 @@ public final class ConvBNLeaky {
     public let conv: Convolution
     public let norm: BatchNorm2d
     private let upsample: Resampling?
+    /// The normalization's input of the last forward, released once backward has read it.
+    private var normInput: Tensor?
 
     public init(_ params: ParameterStore, buffers: ParameterStore, _ name: String, in inChannels: Int, out outChannels: Int,
                 kernel: Int, resolution: Resolution = .plain, computesInputGrad: Bool = true) {
@@ -69,7 +72,10 @@ public final class ConvBNLeaky {
     @discardableResult
     public func forward(_ x: Tensor, _ context: ForwardContext) -> Tensor {
         let convolved = conv.forward(x)
-        let y = norm.forward(upsample?.forward(convolved) ?? convolved, context)
+        let normalized = upsample?.forward(convolved) ?? convolved
+        if normalized !== convolved { convolved.release() }
+        normInput = normalized
+        let y = norm.forward(normalized, context)
         LeakyReLU.rectify(y.data, into: y.data, count: y.count, slope: Self.slope)
         return context.checked(y, name)
     }
@@ -88,6 +94,7 @@ public final class ConvBNLeaky {
         let dx = conv.backward(convGrad)
         if grad !== dy { grad.release() }
         if convGrad !== dy { convGrad.release() }
+        normInput?.release()
         return dx
     }
 }

@@ -132,22 +132,27 @@ public final class MultiScaleFusion {
 
     /// Backpropagates ∂L/∂V into the fusion's parameters, and into the input maps when enabled, telling
     /// the store as each convolution's gradients are final. Each intermediate gradient is released as
-    /// soon as it is consumed, so those of different branches share memory.
+    /// soon as it is consumed, and each concatenation once the convolution that read it is done, so the
+    /// large maps near the input get the memory of those near the output.
     public func backward(_ dV: Tensor) {
         let dS2 = top.backward(dV)
+        catS.output.release()
         catS.backward(dS2)
         dS2.release()
         params.finishGradients(under: name + ".top_proj")
         let dM2 = down1.backward(catS.firstGrad)!
+        poolM2.output.release()
         catS.firstGrad.release()
         poolM2.backward(dM2)
         dM2.release()
         let dL = down0.backward(poolM2.firstGrad)!
+        poolL.output.release()
         poolM2.firstGrad.release()
         poolL.backward(dL)
         dL.release()
         let middleGrad = poolM2.secondGrad
         let fromMiddle = upFromMiddle.backward(poolL.firstGrad)!
+        catM.output.release()
         poolL.firstGrad.release()
         accumulate(fromMiddle, into: middleGrad)
         fromMiddle.release()

@@ -100,6 +100,7 @@ public final class RefCLIPTeacher {
         linearVS = Linear(params, "linear_vs", in: shape.fusion.hidden, out: shape.embedding)
         linearTS = Linear(params, "linear_ts", in: shape.language.hidden, out: shape.embedding)
         fusion = MultiScaleFusion(params, buffers: buffers, "multi_scale_manner", shape: shape.fusion)
+        for store in [params, buffers, frozen] { store.shrinkToFit() }
     }
 
     /// Projected anchors [B, K, D] and projected texts [B, D]; with `everyCell`, also every cell of

@@ -58,6 +58,7 @@ public final class SimRECStudent {
         }
         fusion = MultiScaleFusion(params, buffers: buffers, "multi_scale_manner", shape: shape.fusion, computesInputGrads: true)
         head = StudentHead(params, buffers: buffers, "head", channels: shape.fusion.hidden)
+        for store in [params, buffers, frozen] { store.shrinkToFit() }
     }
 
     /// Raw head outputs [B, 5, g, g] for the maps (strides 8, 16, 32) and token ids.
