@@ -103,32 +103,27 @@ public final class UpsampledConv2d: Convolution {
     private func buildParityKernels() {
         parityKernels.reshapeZeroed([4, outChannels, patch])
         let wv = params.value(weight)
-        for parity in 0 ..< 4 {
+        forEachTap { parity, tap, window in
             let kernel = parityKernels.data + parity * outChannels * patch
-            for ky in 0 ..< 3 {
-                let r = Self.windowIndex(parity: parity / 2, kernel: ky)
-                for kx in 0 ..< 3 {
-                    let s = Self.windowIndex(parity: parity % 2, kernel: kx)
-                    for oc in 0 ..< outChannels * inChannels {
-                        kernel[oc * 4 + r * 2 + s] += wv[oc * 9 + ky * 3 + kx]
-                    }
-                }
-            }
+            for oc in 0 ..< outChannels * inChannels { kernel[oc * 4 + window] += wv[oc * 9 + tap] }
         }
     }
 
     /// dW[o, c, ky, kx] += Σ over parities of the parity kernel's gradient at the tap's window position.
     private func accumulateTapGradients() {
         let dw = params.grad(weight)
-        for parity in 0 ..< 4 {
+        forEachTap { parity, tap, window in
             let kernelGrad = parityKernelGrads.data + parity * outChannels * patch
+            for oc in 0 ..< outChannels * inChannels { dw[oc * 9 + tap] += kernelGrad[oc * 4 + window] }
+        }
+    }
+
+    /// Calls `body` for every parity and 3×3 tap (ky·3 + kx) with the 2×2 window position (r·2 + s) it lands on.
+    private func forEachTap(_ body: (_ parity: Int, _ tap: Int, _ window: Int) -> Void) {
+        for parity in 0 ..< 4 {
             for ky in 0 ..< 3 {
-                let r = Self.windowIndex(parity: parity / 2, kernel: ky)
                 for kx in 0 ..< 3 {
-                    let s = Self.windowIndex(parity: parity % 2, kernel: kx)
-                    for oc in 0 ..< outChannels * inChannels {
-                        dw[oc * 9 + ky * 3 + kx] += kernelGrad[oc * 4 + r * 2 + s]
-                    }
+                    body(parity, ky * 3 + kx, Self.windowIndex(parity: parity / 2, kernel: ky) * 2 + Self.windowIndex(parity: parity % 2, kernel: kx))
                 }
             }
         }
