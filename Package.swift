@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Detector", dependencies: ["Tensors", "Formats", "Datasets", "Distributed", "CImage"]),
         .target(name: "Models", dependencies: ["Tensors", "Layers", "Distributed"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Layers", "Models", "Datasets", "Distributed"]),
-        .target(name: "Configuration", dependencies: ["Tensors", "Distributed", "Models", "Datasets", "Detector", "Yams"]),
+        .target(name: "Configuration", dependencies: ["Tensors", "Formats", "Distributed", "Models", "Datasets", "Detector", "Yams"]),
         .target(name: "Training", dependencies: ["Tensors", "Formats", "Layers", "Models", "Datasets", "Evaluation", "Distributed", "Configuration"]),
         .target(name: "Application", dependencies: ["Tensors", "Formats", "Models", "Datasets", "Detector", "Evaluation", "Distributed", "Configuration", "Training"]),
         // Every reader of outside files behind one interface, for the fuzzer and the hostile-file tests.
@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Tensors", "Layers", "Distributed", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Tensors", "Layers", "Models", "Distributed", "TestSupport"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Tensors", "Datasets", "Distributed", "CZlib", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Tensors", "Formats", "Datasets", "Distributed", "CZlib", "TestSupport"]),
         .testTarget(name: "DetectorTests", dependencies: ["Tensors", "Formats", "Datasets", "Detector", "CImage", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Tensors", "Formats", "Datasets", "Detector", "Configuration", "Training", "Application", "TestSupport"]),
         .testTarget(name: "HostileFileTests", dependencies: ["ReaderTargets", "Tensors", "TestSupport"]),

@@ -3,6 +3,7 @@
 
 import Datasets
 import Detector
+import Formats
 import Tensors
 
 /// `refclip extract`'s configuration file.

@@ -2,6 +2,7 @@
 // nested sections, with SyntheticConfig's defaults, and the generator configuration they give.
 
 import Datasets
+import Formats
 import Tensors
 
 /// `refclip synth`'s configuration file.

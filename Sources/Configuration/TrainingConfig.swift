@@ -303,6 +303,11 @@ public struct StudentConfig: TrainingDocument, Equatable {
 }
 
 extension TrainingDocument {
+    /// The `data.*` keys every phase has.
+    public var commonData: DataConfig { data.common }
+    /// The `train.*` keys every phase has.
+    public var commonTrain: TrainConfig { train.common }
+
     public static var requiredKeys: [String] { ["data.annotations", "data.features", "data.word_vectors"] }
 
     public func validate(source: String?) throws {
@@ -382,49 +387,47 @@ let trainingHelp: [String: String] = [
     "output.dir": "directory of run directories",
 ]
 
-/// A training configuration loaded as the document of the phase it names.
+/// A training configuration loaded as the document of the phase it names: the one type-erased form
+/// of the teacher's and the student's documents. Commands that need the phase's own keys switch on it;
+/// the run loop, reports and checkpoint readers use the shared sections it gives whatever the phase.
 public enum TrainingConfiguration: Sendable {
     case teacher(LoadedConfig<TeacherConfig>)
     case student(LoadedConfig<StudentConfig>)
 
-    public var phase: Phase {
+    /// The loaded document, whatever its phase.
+    private var loaded: any LoadedTrainingDocument {
         switch self {
-        case .teacher: return .teacher
-        case .student: return .student
+        case .teacher(let config): return config
+        case .student(let config): return config
         }
     }
 
-    /// The run name, whatever the phase.
-    public var name: String {
-        switch self {
-        case .teacher(let config): return config.value.name
-        case .student(let config): return config.value.name
-        }
-    }
+    public var phase: Phase { loaded.document.phase }
+    /// The run name.
+    public var name: String { loaded.document.name }
+    public var data: DataConfig { loaded.document.commonData }
+    public var train: TrainConfig { loaded.document.commonTrain }
+    public var runtime: RuntimeConfig { loaded.document.runtime }
+    public var output: OutputConfig { loaded.document.output }
+    /// Further training sources (the student's `data.mix`; none for the teacher).
+    public var mix: [MixSource] { loaded.document.mixSources }
+    /// The config file, for error messages.
+    public var source: String? { loaded.source }
 
-    /// The data section, whatever the phase.
-    public var data: DataConfig {
-        switch self {
-        case .teacher(let config): return config.value.data.common
-        case .student(let config): return config.value.data.common
-        }
-    }
+    /// Where the run writes: `output.dir/name`.
+    public var runDirectory: String { output.dir + "/" + name }
+    /// `train.seed` as the keyed random streams take it.
+    public var seed: UInt64 { UInt64(train.seed) }
 
-    /// The shared training keys, whatever the phase.
-    public var train: TrainConfig {
-        switch self {
-        case .teacher(let config): return config.value.train.common
-        case .student(let config): return config.value.train.common
-        }
-    }
+    /// The resolved configuration as YAML (loads back to the same document).
+    public func yaml() throws -> String { try loaded.yaml() }
 
-    /// The resolved configuration as YAML.
-    public func yaml() throws -> String {
-        switch self {
-        case .teacher(let config): return try config.yaml()
-        case .student(let config): return try config.yaml()
-        }
-    }
+    /// The resolved configuration as a table, followed by `extra` rows.
+    public func table(extra: [(name: String, value: String)] = []) -> String { loaded.table(extra: extra) }
+
+    /// The keys whose values differ from those of another configuration of this phase (YAML, e.g. a
+    /// checkpoint's).
+    public func changedKeys(from text: String) throws -> [String] { try loaded.changedKeys(from: text) }
 
     /// Loads a training config file (its `phase`, or the last `--set phase=…`; teacher when neither says).
     public static func load(path: String?, overrides: [String] = []) throws -> TrainingConfiguration {
@@ -445,5 +448,22 @@ public enum TrainingConfiguration: Sendable {
         case .teacher: return .teacher(try TeacherConfig.load(tree: tree, source: source, overrides: overrides))
         case .student: return .student(try StudentConfig.load(tree: tree, source: source, overrides: overrides))
         }
+    }
+}
+
+/// What `TrainingConfiguration` reads of a loaded document of either phase.
+private protocol LoadedTrainingDocument: Sendable {
+    var document: any TrainingDocument { get }
+    var source: String? { get }
+    func yaml() throws -> String
+    func table(extra: [(name: String, value: String)]) -> String
+    func changedKeys(from text: String) throws -> [String]
+}
+
+extension LoadedConfig: LoadedTrainingDocument where Document: TrainingDocument {
+    fileprivate var document: any TrainingDocument { value }
+
+    fileprivate func changedKeys(from text: String) throws -> [String] {
+        differences(from: try Document.load(yaml: text, source: "checkpoint").value)
     }
 }

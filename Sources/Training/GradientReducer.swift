@@ -28,6 +28,7 @@
 // at 1 Gbit/s (make bench-scale): the teacher step waits 0.18 s for its buckets with overlap against
 // 0.89 s without.
 
+import Configuration
 import Distributed
 import Foundation
 import Layers
@@ -239,5 +240,12 @@ private final class BucketWorker: @unchecked Sendable {
             condition.broadcast()
             condition.unlock()
         }
+    }
+}
+
+extension RuntimeConfig {
+    /// How the step's gradient is summed over ranks (`runtime.bucket_mb`, `overlap`, `gradient_wire`).
+    public var gradientSync: GradientSyncSettings {
+        GradientSyncSettings(bucketBytes: max(4, Int(bucketMB * 1_048_576)), overlap: overlap, wire: gradientWire)
     }
 }

@@ -2,6 +2,7 @@
 // is summed over ranks (GradientReducer), take its global norm (identical on every rank), skip the
 // update when it is not finite, else clip and apply Adam.
 
+import Configuration
 import Distributed
 import Layers
 import Tensors
@@ -43,4 +44,11 @@ public func applyUpdate(_ params: ParameterStore, optimizer: Adam, settings: Opt
     if settings.clipNorm > 0 { clipGlobalNorm(params.grads, maxNorm: settings.clipNorm) }
     optimizer.update(params.values, grads: params.grads, lr: lr)
     return StepResult(loss: loss, gradNorm: norm, skipped: false)
+}
+
+extension TrainConfig {
+    /// Adam's settings and the clipping norm of `train.*`.
+    public var optimizer: OptimizerSettings {
+        OptimizerSettings(beta1: Float(beta1), beta2: Float(beta2), eps: Float(eps), weightDecay: Float(weightDecay), clipNorm: Float(clipNorm))
+    }
 }

@@ -36,7 +36,7 @@ public final class StudentPhase: TrainingPhase {
     private var slots = [FeatureBatch(), FeatureBatch()]
     private var scratch = FeatureStore.ReadScratch()
 
-    public init(_ context: PhaseContext, config: StudentConfig, settings: RunSettings) throws {
+    public init(_ context: PhaseContext, config: StudentConfig) throws {
         self.context = context
         views = config.train.extras.views
         evaluationView = config.data.view
@@ -46,7 +46,7 @@ public final class StudentPhase: TrainingPhase {
         let shape = config.shape(vocabularySize: context.data.vocabulary.count, wordDimension: context.data.wordDimension,
                                  channels: context.store.manifest.layout.channels)
         model = SimRECStudent(shape: shape, seed: context.seed)
-        stepper = StudentStep(model: model, settings: settings.optimizer, communicator: context.communicator, sync: settings.gradientSync)
+        stepper = StudentStep(model: model, settings: config.train.common.optimizer, communicator: context.communicator, sync: config.runtime.gradientSync)
     }
 
     public var params: ParameterStore { model.params }

@@ -21,7 +21,7 @@ public final class TeacherPhase: TrainingPhase {
     private var slots = [FeatureBatch(), FeatureBatch()]
     private var scratch = FeatureStore.ReadScratch()
 
-    public init(_ context: PhaseContext, config: TeacherConfig, settings: RunSettings) {
+    public init(_ context: PhaseContext, config: TeacherConfig) {
         self.context = context
         view = config.data.view
         evaluationBatch = config.train.evalBatch
@@ -29,8 +29,8 @@ public final class TeacherPhase: TrainingPhase {
                                  channels: context.store.manifest.layout.channels)
         model = RefCLIPTeacher(shape: shape, seed: context.seed)
         consistencyWeight = Float(config.train.extras.amcWeight)
-        stepper = TeacherStep(model: model, settings: settings.optimizer, communicator: context.communicator, consistencyWeight: consistencyWeight,
-                              sync: settings.gradientSync)
+        stepper = TeacherStep(model: model, settings: config.train.common.optimizer, communicator: context.communicator, consistencyWeight: consistencyWeight,
+                              sync: config.runtime.gradientSync)
     }
 
     public var params: ParameterStore { model.params }

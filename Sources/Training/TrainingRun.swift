@@ -16,7 +16,9 @@ import Tensors
 
 /// Trains one phase (teacher or student) as configured.
 public final class TrainingRun<Phase: TrainingPhase> {
-    public let settings: RunSettings
+    public let config: TrainingConfiguration
+    /// The resolved configuration as YAML, for the run directory and every checkpoint.
+    private let yaml: String
     private let comm: Communicator
     private let output: (String) -> Void
     private let progress: (String) -> Void
@@ -24,9 +26,10 @@ public final class TrainingRun<Phase: TrainingPhase> {
 
     /// `output` receives rank 0's messages and tables; `progress` its per-step progress lines (by
     /// default `output`: a terminal may instead redraw one line in place).
-    public init(settings: RunSettings, communicator: Communicator, output: @escaping (String) -> Void = { print($0) },
-                progress: ((String) -> Void)? = nil, makePhase: @escaping (PhaseContext) throws -> Phase) {
-        self.settings = settings
+    public init(config: TrainingConfiguration, communicator: Communicator, output: @escaping (String) -> Void = { print($0) },
+                progress: ((String) -> Void)? = nil, makePhase: @escaping (PhaseContext) throws -> Phase) throws {
+        self.config = config
+        yaml = try config.yaml()
         comm = communicator
         self.output = { line in if communicator.isRoot { output(line) } }
         let progress = progress ?? output
@@ -55,15 +58,15 @@ public final class TrainingRun<Phase: TrainingPhase> {
     @discardableResult
     public func run(resume: String? = nil) throws -> [SplitReport] {
         if comm.isRoot {
-            try FileManager.default.createDirectory(atPath: settings.runDirectory + "/checkpoints", withIntermediateDirectories: true)
-            try writeFileAtomically(settings.runDirectory + "/config.yaml", bytes: Array(settings.yaml.utf8))
-            for name in CheckpointDirectory(run: settings.runDirectory).removeUnfinishedWrites() {
+            try FileManager.default.createDirectory(atPath: config.runDirectory + "/checkpoints", withIntermediateDirectories: true)
+            try writeFileAtomically(config.runDirectory + "/config.yaml", bytes: Array(yaml.utf8))
+            for name in CheckpointDirectory(run: config.runDirectory).removeUnfinishedWrites() {
                 output("removed \(name): a checkpoint write that never finished (the process was killed while writing)")
             }
         }
         let blas = try JobBLAS.gather(comm)
-        output("refclip \(refclipVersion) — \(Phase.phase) run '\(settings.name)' on \(comm.size) rank\(comm.size == 1 ? "" : "s")\n"
-               + settings.table(extra: blas.tableRows) + "\n")
+        output("refclip \(refclipVersion) — \(Phase.phase) run '\(config.name)' on \(comm.size) rank\(comm.size == 1 ? "" : "s")\n"
+               + config.table(extra: blas.tableRows) + "\n")
         var session = try prepare()
         var resume = resume
         if resume == "auto" {
@@ -74,7 +77,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
         }
         if let resume { try restore(&session, from: resume) } else { try refuseToOverwrite(session.checkpoints) }
         let lastLogged = comm.isRoot ? try truncateMetrics(after: session.position.globalStep) : 0
-        let log = try MetricsLog(path: comm.isRoot ? settings.runDirectory + "/metrics.jsonl" : nil)
+        let log = try MetricsLog(path: comm.isRoot ? config.runDirectory + "/metrics.jsonl" : nil)
         let sources = session.context.sources.map(\.name)
         try log.record(.start(StartRecord(step: session.position.globalStep, phase: Phase.phase, version: refclipVersion, ranks: comm.size,
                                           blas: blas.groups, sources: sources.count > 1 ? sources : nil)))
@@ -89,27 +92,27 @@ public final class TrainingRun<Phase: TrainingPhase> {
     // MARK: setup
 
     private func prepare() throws -> Session {
-        let initialPath = settings.train.initFrom
+        let initialPath = config.train.initFrom
         let initial = initialPath.isEmpty ? nil : try Checkpoint.read(initialPath)
         if let initial, initial.header.phase != Phase.phase {
             throw InputError(file: initialPath, "holds a \(initial.header.phase) model; train.init_from needs a \(Phase.phase)")
         }
         var vocabulary = initial.map { Vocabulary(words: $0.header.vocabulary) }
-        if vocabulary == nil, !settings.mix.isEmpty {
-            let annotations = [settings.data.annotations] + settings.mix.map(\.annotations)
+        if vocabulary == nil, !config.mix.isEmpty {
+            let annotations = [config.data.annotations] + config.mix.map(\.annotations)
             vocabulary = Vocabulary(words: try JSONDecoder().decode([String].self, from: Data(comm.fromRoot {
                 [UInt8](try JSONEncoder().encode(try Vocabulary(merging: annotations.map { try Annotations.load($0).vocabulary }).words))
             })))
         }
-        let opened = try RunData.open(settings.data, communicator: comm, vocabulary: vocabulary)
+        let opened = try RunData.open(config.data, communicator: comm, vocabulary: vocabulary)
         let (store, data) = (opened.store, opened.grounding)
         let train = try data.items("train")
-        for split in settings.train.evalSplits { _ = try data.items(split) }
-        var sources = [TrainingSource(name: settings.data.annotations, store: store, items: train)]
-        for mix in settings.mix {
-            var config = settings.data
-            (config.annotations, config.features) = (mix.annotations, mix.features)
-            let extra = try RunData.open(config, communicator: comm, vocabulary: data.vocabulary)
+        for split in config.train.evalSplits { _ = try data.items(split) }
+        var sources = [TrainingSource(name: config.data.annotations, store: store, items: train)]
+        for mix in config.mix {
+            var mixData = config.data
+            (mixData.annotations, mixData.features) = (mix.annotations, mix.features)
+            let extra = try RunData.open(mixData, communicator: comm, vocabulary: data.vocabulary)
             sources.append(TrainingSource(name: mix.annotations, store: extra.store, items: try extra.grounding.items("train")))
             output("mixing \(mix.annotations) (weight \(mix.weight)): \(sources.last!.items.count) training items")
         }
@@ -119,9 +122,9 @@ public final class TrainingRun<Phase: TrainingPhase> {
         if !data.missingWords.isEmpty {
             output("note: \(data.missingWords.count) of \(data.vocabulary.count - 3) words have no vector (zeros): \(data.missingWords.prefix(10).joined(separator: ", "))")
         }
-        let plan = try ShardPlan(itemCount: train.count, globalBatch: settings.train.batch, worldSize: comm.size, rank: comm.rank, seed: settings.seed,
-                                 extras: zip(sources.dropFirst(), settings.mix).map { ($0.items.count, $1.weight) })
-        let context = PhaseContext(store: store, data: data, sources: sources, plan: plan, communicator: comm, seed: settings.seed)
+        let plan = try ShardPlan(itemCount: train.count, globalBatch: config.train.batch, worldSize: comm.size, rank: comm.rank, seed: config.seed,
+                                 extras: zip(sources.dropFirst(), config.mix).map { ($0.items.count, $1.weight) })
+        let context = PhaseContext(store: store, data: data, sources: sources, plan: plan, communicator: comm, seed: config.seed)
         let phase = try makePhase(context)
         if let initial {
             try checkLayout(initial, path: initialPath, phase: phase,
@@ -133,7 +136,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
         comm.broadcast(UnsafeMutableRawBufferPointer(phase.params.values.mutableBuffer), root: 0)
         output(String(format: "%@: %.2f M trainable parameters, %d training items, vocabulary %d", Phase.phase.rawValue, Double(phase.params.count) / 1e6,
                       train.count, data.vocabulary.count))
-        let recipe = settings.train
+        let recipe = config.train
         let scheduled = recipe.epochs * plan.stepsPerEpoch
         let maxSteps = recipe.maxSteps
         return Session(
@@ -142,15 +145,15 @@ public final class TrainingRun<Phase: TrainingPhase> {
             schedule: LearningRateSchedule(base: recipe.lr, warmupStart: recipe.warmupLR, final: recipe.minLR,
                                            warmupSteps: Int(recipe.warmupEpochs * Double(plan.stepsPerEpoch)), totalSteps: scheduled),
             totalSteps: maxSteps > 0 ? min(maxSteps, scheduled) : scheduled,
-            checkpoints: CheckpointDirectory(run: settings.runDirectory),
-            position: TrainingPosition(epoch: 0, stepInEpoch: 0, globalStep: 0, seed: settings.seed, worldSize: comm.size))
+            checkpoints: CheckpointDirectory(run: config.runDirectory),
+            position: TrainingPosition(epoch: 0, stepInEpoch: 0, globalStep: 0, seed: config.seed, worldSize: comm.size))
     }
 
     /// A fresh run must not silently mix with an earlier run's checkpoints.
     private func refuseToOverwrite(_ checkpoints: CheckpointDirectory) throws {
         _ = try comm.fromRoot {
             guard try checkpoints.entries().isEmpty else {
-                throw InputError(file: settings.runDirectory, "this run directory already holds checkpoints",
+                throw InputError(file: config.runDirectory, "this run directory already holds checkpoints",
                                  hint: "continue it with --resume latest, or choose another name (--set name=…)")
             }
             return []
@@ -212,16 +215,16 @@ public final class TrainingRun<Phase: TrainingPhase> {
         }
         try checkLayout(checkpoint, path: path, phase: session.phase, hint: "resume with the configuration the checkpoint was trained with")
         guard checkpoint.header.vocabulary == session.context.data.vocabulary.words else {
-            throw InputError(file: path, "the checkpoint's vocabulary differs from the one built from \(settings.data.annotations)",
+            throw InputError(file: path, "the checkpoint's vocabulary differs from the one built from \(config.data.annotations)",
                              hint: "resume with the annotation file of the original run")
         }
-        let changed = try settings.changedKeys(from: checkpoint.header.config).filter { !["train.max_steps", "train.log_every"].contains($0) }
+        let changed = try config.changedKeys(from: checkpoint.header.config).filter { !["train.max_steps", "train.log_every"].contains($0) }
         if !changed.isEmpty { output("note: the configuration differs from the checkpoint's in \(changed.joined(separator: ", ")); the run will not repeat the original exactly") }
     }
 
     /// Keeps metrics.jsonl free of steps a resumed run is about to redo; returns the last step it logged.
     private func truncateMetrics(after step: Int) throws -> Int {
-        let path = settings.runDirectory + "/metrics.jsonl"
+        let path = config.runDirectory + "/metrics.jsonl"
         guard FileManager.default.fileExists(atPath: path) else { return step }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -244,19 +247,19 @@ public final class TrainingRun<Phase: TrainingPhase> {
 
     private func train(_ session: inout Session, log: MetricsLog) throws -> [SplitReport] {
         StopSignals.install()
-        let watchdog = Watchdog(rank: comm.rank, minimumSeconds: settings.runtime.watchdogSeconds)
+        let watchdog = Watchdog(rank: comm.rank, minimumSeconds: config.runtime.watchdogSeconds)
         watchdog.start()
         defer { watchdog.stop() }
-        let epochs = settings.train.epochs
+        let epochs = config.train.epochs
         let phase = session.phase
         let prefetcher = Prefetcher<Phase.Batch>()
         let started = Date()
         var skipped = 0
         var stepTimes: [Double] = []
-        let probe = settings.runtime.debugChecks ? NonFiniteProbe() : nil
+        let probe = config.runtime.debugChecks ? NonFiniteProbe() : nil
         var evaluatedAt = -1  // the step of the last evaluation, so a run never logs one step's twice
         var reports: [SplitReport] = []
-        let checkpointEvery = settings.train.checkpointEvery
+        let checkpointEvery = config.train.checkpointEvery
         // Whatever ends the run, the checkpoint being written is finished first.
         defer { if comm.isRoot { try? session.writer.wait() } }
 
@@ -283,7 +286,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
                     prefetch(session.position.stepInEpoch + 1, session.position.globalStep + 1)
                 }
                 let lr = session.schedule.rate(at: session.position.globalStep)
-                var context = ForwardContext.training(step: RandomKey(seed: settings.seed).child("step").child(session.position.globalStep),
+                var context = ForwardContext.training(step: RandomKey(seed: config.seed).child("step").child(session.position.globalStep),
                                                       samples: Array(plan.localRows), communicator: comm)
                 probe?.reset()
                 context.probe = probe
@@ -292,7 +295,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
                 if result.skipped {
                     skipped += 1
                     output("step \(session.position.globalStep + 1): non-finite gradient (norm \(result.gradNorm)); update skipped on every rank")
-                    if skipped > settings.train.maxSkippedSteps {  // the norm is global: every rank decides alike
+                    if skipped > config.train.maxSkippedSteps {  // the norm is global: every rank decides alike
                         throw AgreedFailure(underlying: InputError(location: "train.max_skipped_steps",
                                                                    "\(skipped) consecutive steps had non-finite gradients; stopping",
                                                                    hint: "lower train.lr, or resume from an earlier checkpoint"))
@@ -310,7 +313,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
                 stepTimes.append(seconds)
                 watchdog.beat(step: session.position.globalStep, stepSeconds: seconds)
                 let global = session.position.globalStep
-                if global % settings.train.logEvery == 0 || global == session.totalSteps {
+                if global % config.train.logEvery == 0 || global == session.totalSteps {
                     let recent = stepTimes.suffix(20)
                     let perStep = recent.reduce(0, +) / Double(recent.count)
                     let rate = Double(plan.globalBatch) / perStep
@@ -322,7 +325,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
                                                     gradNorm: result.gradNorm, textCosine: result.textCosine, samplesPerSecond: rate, etaSeconds: eta,
                                                     sourceLosses: result.sourceLosses)))
                 }
-                if settings.train.evalEvery > 0, global % settings.train.evalEvery == 0 {
+                if config.train.evalEvery > 0, global % config.train.evalEvery == 0 {
                     reports = try evaluate(&session, log: log, watchdog: watchdog)
                     evaluatedAt = global
                 }
@@ -332,7 +335,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
             }
             session.position.stepInEpoch = 0
             session.position.epoch = epoch + 1
-            if settings.train.evalEvery == 0 { reports = try evaluate(&session, log: log, watchdog: watchdog) }
+            if config.train.evalEvery == 0 { reports = try evaluate(&session, log: log, watchdog: watchdog) }
             _ = try checkpoint(session, final: session.position.epoch == epochs || session.position.globalStep == session.totalSteps)
         }
         if session.position.stepInEpoch != 0 {  // stopped by max_steps inside an epoch
@@ -344,7 +347,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
         if comm.isRoot {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            try writeFileAtomically(settings.runDirectory + "/eval.json", bytes: [UInt8](try encoder.encode(reports)))
+            try writeFileAtomically(config.runDirectory + "/eval.json", bytes: [UInt8](try encoder.encode(reports)))
         }
         return reports
     }
@@ -361,9 +364,9 @@ public final class TrainingRun<Phase: TrainingPhase> {
     private func checkpoint(_ session: Session, final: Bool) throws -> String? {
         let path = try comm.fromRoot {
             let (header, tensors) = Checkpoint.state(phase: session.phase, average: session.average, position: session.position,
-                                                     config: settings.yaml, vocabulary: session.context.data.vocabulary.words)
-            let (checkpoints, position, keep) = (session.checkpoints, session.position, settings.train.keepCheckpoints)
-            try session.writer.submit(header: header, tensors: tensors, waitUntilWritten: final || !settings.runtime.asyncCheckpoints) { header, tensors in
+                                                     config: yaml, vocabulary: session.context.data.vocabulary.words)
+            let (checkpoints, position, keep) = (session.checkpoints, session.position, config.train.keepCheckpoints)
+            try session.writer.submit(header: header, tensors: tensors, waitUntilWritten: final || !config.runtime.asyncCheckpoints) { header, tensors in
                 try checkpoints.save(step: position.globalStep, epoch: position.epoch, keep: keep) { try Checkpoint.write($0, header: header, tensors: tensors) }
             }
             return Array(checkpoints.path(step: position.globalStep).utf8)
@@ -375,7 +378,7 @@ public final class TrainingRun<Phase: TrainingPhase> {
     private func evaluate(_ session: inout Session, log: MetricsLog, watchdog: Watchdog) throws -> [SplitReport] {
         let phase = session.phase
         let reports = try withAverageWeights(phase, session.average) {
-            try settings.train.evalSplits.map { split in
+            try config.train.evalSplits.map { split in
                 let report = try phase.evaluate(split: split, items: try session.context.data.items(split))
                 watchdog.beat(step: session.position.globalStep)
                 return report
@@ -390,11 +393,11 @@ public final class TrainingRun<Phase: TrainingPhase> {
         if let val = reports.first, val.overall.accuracy > session.position.bestAccuracy {
             session.position.bestAccuracy = val.overall.accuracy
             session.position.bestStep = session.position.globalStep
-            let position = session.position, best = settings.runDirectory + "/best.refclip"
+            let position = session.position, best = config.runDirectory + "/best.refclip"
             _ = try comm.fromRoot {
                 let (header, tensors) = Checkpoint.state(phase: phase, average: session.average, position: position,
-                                                         config: settings.yaml, vocabulary: session.context.data.vocabulary.words)
-                try session.writer.submit(header: header, tensors: tensors, waitUntilWritten: !settings.runtime.asyncCheckpoints) { header, tensors in
+                                                         config: yaml, vocabulary: session.context.data.vocabulary.words)
+                try session.writer.submit(header: header, tensors: tensors, waitUntilWritten: !config.runtime.asyncCheckpoints) { header, tensors in
                     try Checkpoint.write(best, header: header, tensors: tensors)
                 }
                 return []
@@ -424,4 +427,21 @@ public final class TrainingRun<Phase: TrainingPhase> {
 private struct ElasticRestartRequest: Decodable {
     var attempt: Int, failure: String, hostsBefore: [String], hostsAfter: [String]
     enum CodingKeys: String, CodingKey { case attempt, failure, hostsBefore = "hosts_before", hostsAfter = "hosts_after" }
+}
+
+/// Trains the model `config`'s phase names, from the start or from `resume` (see `TrainingRun.run`):
+/// the one place a run chooses between teacher and student.
+@discardableResult
+public func train(_ config: TrainingConfiguration, communicator: Communicator, output: @escaping (String) -> Void = { print($0) },
+                  progress: ((String) -> Void)? = nil, resume: String? = nil) throws -> [SplitReport] {
+    switch config {
+    case .teacher(let loaded):
+        return try TrainingRun(config: config, communicator: communicator, output: output, progress: progress) {
+            TeacherPhase($0, config: loaded.value)
+        }.run(resume: resume)
+    case .student(let loaded):
+        return try TrainingRun(config: config, communicator: communicator, output: output, progress: progress) {
+            try StudentPhase($0, config: loaded.value)
+        }.run(resume: resume)
+    }
 }

@@ -33,18 +33,7 @@ struct TrainCommand: ParsableCommand {
             let config = try TrainingConfiguration.load(path: options.config, overrides: options.overrides)
             let console = Console()
             try launching.run { comm in
-                switch config {
-                case .teacher(let loaded):
-                    let settings = try RunSettings(loaded)
-                    try TrainingRun(settings: settings, communicator: comm, output: console.line, progress: console.progress) {
-                        TeacherPhase($0, config: loaded.value, settings: settings)
-                    }.run(resume: resume)
-                case .student(let loaded):
-                    let settings = try RunSettings(loaded)
-                    try TrainingRun(settings: settings, communicator: comm, output: console.line, progress: console.progress) {
-                        try StudentPhase($0, config: loaded.value, settings: settings)
-                    }.run(resume: resume)
-                }
+                try train(config, communicator: comm, output: console.line, progress: console.progress, resume: resume)
             }
         }
     }

@@ -202,16 +202,17 @@ final class ConfigurationTests: XCTestCase {
               dir: "runs"
 
             """
-        guard case .student(let loaded) = try TrainingConfiguration.load(yaml: earlier, source: "old.refclip") else { return XCTFail("a student") }
+        let config = try TrainingConfiguration.load(yaml: earlier, source: "old.refclip")
+        guard case .student(let loaded) = config else { return XCTFail("a student") }
         XCTAssertEqual(loaded.value.name, "old-student")
         XCTAssertEqual(loaded.value.train.evalSplits, ["val", "testA"])
         XCTAssertEqual(loaded.value.train.extras.views, [320, 416])
         XCTAssertEqual(loaded.value.train.lr, 0.002)
         XCTAssertEqual(loaded.value.train.initFrom, "")
         XCTAssertEqual(loaded.value.model.extras.boxWeight, 5)
-        let settings = try RunSettings(loaded)
-        XCTAssertEqual(settings.runDirectory, "runs/old-student")
-        XCTAssertEqual(try settings.changedKeys(from: earlier), [], "the earlier text and the resolved document agree")
+        XCTAssertEqual(config.runDirectory, "runs/old-student")
+        XCTAssertEqual(try config.changedKeys(from: earlier), [], "the earlier text and the resolved document agree")
+        XCTAssertEqual(try config.changedKeys(from: earlier.replacingOccurrences(of: "lr: 0.002", with: "lr: 0.003")), ["train.lr"])
     }
 
     func testLearningRateSchedule() {
