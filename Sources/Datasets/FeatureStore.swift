@@ -3,20 +3,14 @@
 //   DIR/manifest.json          layout, dtype, input-size views, provenance, images, record index
 //   DIR/shard-NNNNN.bin        zstd frames, one per (image, view), images [N·k, N·(k+1))
 //   DIR/shard-NNNNN.index.json the shard's record offsets (merged into the manifest at the end)
-// A record holds the three maps (dtype F16 or F32, each byte-shuffled) and the stride-32 anchor boxes
-// (F32, byte-shuffled), compressed as one frame with its checksum: one read and one decompression per
-// image and view. Shards depend only on the image index, so any number of ranks writes the same bytes.
+// A record holds the three maps and the stride-32 anchor boxes as one checksummed zstd frame
+// (Formats/FeatureRecordCodec.swift): one read and one decompression per image and view. Shards
+// depend only on the image index, so any number of ranks writes the same bytes.
 
 import Distributed
 import Formats
 import Foundation
 import Tensors
-
-/// Element type of the stored feature maps.
-public enum FeatureDType: String, Codable, Sendable {
-    case f16, f32
-    var size: Int { self == .f16 ? 2 : 4 }
-}
 
 /// The shape of what the detector gives per image at one input size.
 public struct FeatureLayout: Codable, Equatable, Sendable {
@@ -38,6 +32,12 @@ public struct FeatureLayout: Codable, Equatable, Sendable {
     public func counts(view: Int) -> (maps: [Int], boxes: Int) {
         let g = grids(view: view)
         return (zip(channels, g).map { $0 * $1 * $1 }, g[2] * g[2] * anchorsPerCell * 5)
+    }
+
+    /// The codec of this layout's records at input size `view`, maps stored as `dtype`.
+    public func codec(view: Int, dtype: FeatureDType) -> FeatureRecordCodec {
+        let counts = counts(view: view)
+        return FeatureRecordCodec(dtype: dtype, mapCounts: counts.maps, boxCount: counts.boxes)
     }
 }
 
@@ -175,20 +175,9 @@ public struct FeatureStoreWriter {
         try writeFileAtomically(directory + "/manifest.json", bytes: [UInt8](try encoder.encode(complete)))
     }
 
-    /// One compressed record: shuffled maps in the store's dtype, then shuffled F32 boxes.
+    /// One compressed record (FeatureRecordCodec) at input size `view`.
     func encode(_ record: FeatureRecord, view: Int) -> [UInt8] {
-        let counts = manifest.layout.counts(view: view)
-        precondition(record.maps.map(\.count) == counts.maps && record.boxes.count == counts.boxes,
-                     "feature record sizes \(record.maps.map(\.count)), \(record.boxes.count) do not match the layout \(counts)")
-        var payload: [UInt8] = []
-        for map in record.maps {
-            switch manifest.dtype {
-            case .f32: map.withUnsafeBytes { payload += Zstd.shuffle($0, elementSize: 4) }
-            case .f16: map.map { $0.float16Bits.littleEndian }.withUnsafeBytes { payload += Zstd.shuffle($0, elementSize: 2) }
-            }
-        }
-        record.boxes.map { $0.bitPattern.littleEndian }.withUnsafeBytes { payload += Zstd.shuffle($0, elementSize: 4) }
-        return payload.withUnsafeBytes { Zstd.compress($0, level: compressionLevel) }
+        manifest.layout.codec(view: view, dtype: manifest.dtype).encode(maps: record.maps, boxes: record.boxes, level: compressionLevel)
     }
 }
 
@@ -263,10 +252,7 @@ public final class FeatureStore: @unchecked Sendable {
     static let expansionLimit = 4096
 
     /// Bytes of one decompressed record at view position `view`.
-    private func payloadBytes(view: Int) -> Int {
-        let counts = manifest.layout.counts(view: manifest.views[view])
-        return counts.maps.reduce(0, +) * manifest.dtype.size + counts.boxes * 4
-    }
+    private func payloadBytes(view: Int) -> Int { manifest.layout.codec(view: manifest.views[view], dtype: manifest.dtype).payloadBytes }
 
     /// The store index of image `id`, if stored.
     public func index(ofImage id: Int) -> Int? { imageIndex[id] }
@@ -295,7 +281,8 @@ public final class FeatureStore: @unchecked Sendable {
 
     /// Buffers one reader reuses from record to record (no allocation per read).
     public struct ReadScratch {
-        var frame: [UInt8] = [], payload: [UInt8] = [], raw: [UInt8] = []
+        var frame: [UInt8] = []
+        var record = FeatureRecordCodec.Scratch()
         public init() {}
     }
 
@@ -310,28 +297,14 @@ public final class FeatureStore: @unchecked Sendable {
             throw InputError(file: path, location: "image \(manifest.images[image].id)", "short read (\(got) of \(length) bytes)",
                              hint: "the shard is truncated; re-create the store")
         }
-        let counts = manifest.layout.counts(view: manifest.views[view])
-        let element = manifest.dtype.size
-        let payloadSize = payloadBytes(view: view)
         do {
-            try scratch.frame.withUnsafeBytes { try Zstd.decompress(UnsafeRawBufferPointer(rebasing: $0[0 ..< length]), into: &scratch.payload, expectedSize: payloadSize) }
+            try scratch.frame.withUnsafeBytes {
+                try manifest.layout.codec(view: manifest.views[view], dtype: manifest.dtype)
+                    .decode(UnsafeRawBufferPointer(rebasing: $0[0 ..< length]), maps: maps, boxes: boxes, scratch: &scratch.record)
+            }
         } catch {
             throw InputError(file: path, location: "image \(manifest.images[image].id)", "damaged record: \(error)",
                              hint: "the shard is corrupt; re-create the store")
-        }
-        if scratch.raw.count < payloadSize { scratch.raw = [UInt8](repeating: 0, count: payloadSize) }
-        var position = 0
-        scratch.payload.withUnsafeBytes { payload in
-            scratch.raw.withUnsafeMutableBytes { raw in
-                for (s, count) in counts.maps.enumerated() {
-                    let bytes = count * element
-                    decode(UnsafeRawBufferPointer(rebasing: payload[position ..< position + bytes]), dtype: manifest.dtype,
-                           scratch: UnsafeMutableRawBufferPointer(rebasing: raw[0 ..< bytes]), into: maps[s], count: count)
-                    position += bytes
-                }
-                decode(UnsafeRawBufferPointer(rebasing: payload[position ..< position + counts.boxes * 4]), dtype: .f32,
-                       scratch: UnsafeMutableRawBufferPointer(rebasing: raw[0 ..< counts.boxes * 4]), into: boxes, count: counts.boxes)
-            }
         }
     }
 
@@ -366,15 +339,5 @@ public final class FeatureStore: @unchecked Sendable {
             shards[shard] = (fd, Int(info.st_size))
             return (fd, Int(info.st_size))
         }
-    }
-}
-
-/// Unshuffles stored elements (through `scratch`) and widens them to Float at `out`.
-private func decode(_ shuffled: UnsafeRawBufferPointer, dtype: FeatureDType, scratch: UnsafeMutableRawBufferPointer,
-                    into out: UnsafeMutablePointer<Float>, count: Int) {
-    Zstd.unshuffle(shuffled, elementSize: dtype.size, into: scratch)
-    switch dtype {
-    case .f32: for i in 0 ..< count { out[i] = Float(bitPattern: UInt32(littleEndian: scratch.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-    case .f16: for i in 0 ..< count { out[i] = Float(float16Bits: UInt16(littleEndian: scratch.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
     }
 }

@@ -7,6 +7,7 @@
 
 import Datasets
 import Distributed
+import Formats
 import Foundation
 import Tensors
 

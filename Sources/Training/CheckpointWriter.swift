@@ -7,6 +7,7 @@
 // would write at that step, so a run resumes from it bitwise as from a direct one.
 
 import Dispatch
+import Formats
 import Foundation
 import Tensors
 

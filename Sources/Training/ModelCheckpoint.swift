@@ -3,6 +3,7 @@
 
 import Configuration
 import Evaluation
+import Formats
 import Foundation
 import Layers
 import Models

@@ -3,6 +3,7 @@
 // save stalls the training step for, written directly or in the background (CheckpointWriter).
 
 import Distributed
+import Formats
 import Foundation
 import Layers
 import Models

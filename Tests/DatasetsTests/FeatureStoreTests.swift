@@ -2,6 +2,7 @@
 // written are skipped; damaged or missing data is refused naming the file.
 
 import Datasets
+import Formats
 import Foundation
 import Tensors
 import TestSupport

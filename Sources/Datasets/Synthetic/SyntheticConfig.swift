@@ -1,5 +1,7 @@
 // SyntheticConfig.swift — the knobs of the synthetic grounding generator (DESIGN.md §6).
 
+import Formats
+
 /// Everything that determines a synthetic dataset; the dataset is a pure function of it.
 public struct SyntheticConfig: Codable, Equatable, Sendable {
     /// Seed of scenes, expressions and feature noise.
