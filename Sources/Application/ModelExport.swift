@@ -23,15 +23,9 @@ extension Checkpoint {
                 for ref in store.refs { writer.add(ref.name, shape: ref.shape, floats: UnsafeBufferPointer(start: store.value(ref), count: ref.count)) }
             }
         }
-        switch header.model {
-        case .teacher:
-            let model = try model(as: RefCLIPTeacher.self, path: path, average: average)
-            add([model.frozen, model.params, model.buffers])
-            addReferenceExtras(model, to: &writer)
-        case .student:
-            let model = try model(as: SimRECStudent.self, path: path, average: average)
-            add([model.frozen, model.params, model.buffers])
-        }
+        let model = try groundingModel(path: path, average: average)
+        add([model.frozen, model.params, model.buffers])
+        if let teacher = model as? RefCLIPTeacher { addReferenceExtras(teacher, to: &writer) }
         let vocabulary = String(decoding: try JSONEncoder().encode(header.vocabulary), as: UTF8.self)
         writer.metadata = ["format": "pt", "refclip.phase": header.phase.rawValue, "refclip.weights": average && hasAverage ? "ema" : "raw",
                            "refclip.step": "\(header.position.globalStep)", "refclip.vocabulary": vocabulary, "refclip.config": header.config,

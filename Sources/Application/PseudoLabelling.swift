@@ -17,17 +17,17 @@ import Training
 /// (data.*, train.eval_batch). Returns the labels (entries on rank 0).
 public func writePseudoLabels(checkpoint: String, to out: String, raw: Bool, overrides: [String], communicator comm: Communicator) throws -> PseudoLabels {
     let loaded = try LoadedModel(checkpoint: checkpoint, raw: raw, overrides: overrides)
-    guard let teacher = loaded.model as? RefCLIPTeacher, case .teacher(let config) = loaded.config else {
+    guard let teacher = loaded.model as? RefCLIPTeacher else {
         throw InputError(file: checkpoint, "holds a \(loaded.checkpoint.header.model.kind) model; pseudo-labels come from a teacher")
     }
-    let data = try RunData.open(config.value.data.common, communicator: comm)
+    let data = try RunData.open(loaded.config.data, communicator: comm)
     guard data.grounding.vocabulary.words == loaded.vocabulary.words else {
-        throw InputError(file: checkpoint, "was trained with another vocabulary than \(config.value.data.annotations)")
+        throw InputError(file: checkpoint, "was trained with another vocabulary than \(loaded.config.data.annotations)")
     }
-    let labels = try pseudoLabel(teacher, items: try data.grounding.items("train"), store: data.store, view: config.value.data.view,
-                                 batch: config.value.train.evalBatch, communicator: comm)
+    let labels = try pseudoLabel(teacher, items: try data.grounding.items("train"), store: data.store, view: loaded.config.data.view,
+                                 batch: loaded.config.train.evalBatch, communicator: comm)
     guard comm.isRoot else { return labels }
-    var annotations = try Annotations.load(config.value.data.annotations)
+    var annotations = try Annotations.load(loaded.config.data.annotations)
     annotations.splits["train"] = labels.entries
     annotations.info = ["teacher_checkpoint": checkpoint, "teacher_sha256": try Checksum.sha256Hex(file: checkpoint),
                         "teacher_step": "\(loaded.checkpoint.header.position.globalStep)", "teacher_weights": loaded.usesAverage ? "ema" : "raw",

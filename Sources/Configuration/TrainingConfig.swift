@@ -317,6 +317,7 @@ extension TrainingDocument {
                              ("model.heads", model.heads), ("model.ffn", model.ffn), ("model.fusion_hidden", model.fusionHidden)] {
             try require(value > 0, key, "must be positive", source: source)
         }
+        try require(data.maxTokens <= maximumTokens, "data.max_tokens", "must be at most \(maximumTokens)", source: source)
         try require(data.view > 0 && data.view % 32 == 0, "data.view", "must be a positive multiple of 32", source: source)
         try require(train.lr > 0, "train.lr", "must be positive", source: source)
         try require(train.seed >= 0, "train.seed", "must not be negative", source: source)

@@ -29,6 +29,7 @@ public struct GroundingEvaluation {
 /// random-anchor baseline chooses among the model's `baselineCells` most object-like cells.
 public func evaluateGrounding(_ model: GroundingModel, split: String, items: [GroundingItem], store: FeatureStore, view: Int, batch: Int,
                               communicator comm: Communicator) throws -> GroundingEvaluation {
+    try model.checkReads(store, view: view)
     let baselineCells = model.baselineCells
     let perRank = (items.count + comm.size - 1) / comm.size
     let mine = Array(items[min(items.count, comm.rank * perRank) ..< min(items.count, (comm.rank + 1) * perRank)])

@@ -17,6 +17,23 @@ public protocol GroundingModel: AnyObject {
     func choose(_ features: FeatureBatch, tokenIDs: [Int], inputSize: Int, communicator: Communicator) -> [GroundingChoice]
 }
 
+extension GroundingModel {
+    /// Throws unless the model can read `store`'s maps at input size `view`: the channels it was built
+    /// for, and at least its `baselineCells` on the stride-32 grid.
+    public func checkReads(_ store: FeatureStore, view: Int) throws {
+        let manifest = store.directory + "/manifest.json", channels = store.manifest.layout.channels
+        guard channels == mapChannels else {
+            throw InputError(file: manifest, "the store's maps have \(channels) channels; this model reads \(mapChannels)",
+                             hint: "use a feature store of the detector the model was trained on")
+        }
+        let cells = (view / 32) * (view / 32)
+        guard baselineCells <= cells else {
+            throw InputError(file: manifest, "input size \(view) gives \(cells) cells; the model chooses among its \(baselineCells) most object-like",
+                             hint: "use a larger input size (data.view), or fewer cells (model.selected_cells)")
+        }
+    }
+}
+
 extension RefCLIPTeacher: GroundingModel {
     public var mapChannels: [Int] { [shape.fusion.channels52, shape.fusion.channels26, shape.fusion.channels13] }
     /// The cells the teacher itself chooses among.

@@ -18,6 +18,7 @@ public struct PseudoLabels {
 /// Grounds every expression of `items` (the train split) with `teacher` (every rank calls this alike).
 public func pseudoLabel(_ teacher: RefCLIPTeacher, items: [GroundingItem], store: FeatureStore, view: Int, batch: Int,
                         communicator comm: Communicator) throws -> PseudoLabels {
+    try teacher.checkReads(store, view: view)
     let rows = items.indices.flatMap { i in items[i].expressions.indices.map { (item: i, expression: $0) } }
     let perRank = (rows.count + comm.size - 1) / comm.size
     let mine = Array(rows[min(rows.count, comm.rank * perRank) ..< min(rows.count, (comm.rank + 1) * perRank)])

@@ -7,7 +7,7 @@ import Layers
 
 /// A model refclip trains: rebuilt from its shape, its state in three flat stores.
 public protocol TrainableModel: AnyObject {
-    associatedtype Shape: Codable, Equatable, Sendable
+    associatedtype Shape: Codable, Equatable, Sendable, ModelDimensions
     /// The model's name in messages: "teacher" or "student".
     static var kind: String { get }
     /// A model of `shape` with weights initialized from `seed`.

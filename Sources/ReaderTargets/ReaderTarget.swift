@@ -19,7 +19,7 @@ public enum ReaderTarget: String, CaseIterable, Sendable {
     case zip
     /// A pickle alone, through the restricted unpickler.
     case pickle
-    /// A refclip checkpoint: header, zstd payload, tensor table.
+    /// A refclip checkpoint: header, zstd payload, tensor table, and the model its header describes.
     case checkpoint
     /// A safetensors file and every tensor's values.
     case safetensors
@@ -51,7 +51,7 @@ public enum ReaderTarget: String, CaseIterable, Sendable {
             let file = try MappedFile(path: path)
             _ = try restrictedUnpickle(file.bytes, source: path)
         case .checkpoint:
-            _ = try Checkpoint.read(path)
+            _ = try Checkpoint.read(path).groundingModel(path: path, average: true)
         case .safetensors:
             let file = try SafetensorsFile(path: path)
             for name in file.names { _ = try file.doubles(name) }

@@ -70,13 +70,20 @@ extension Checkpoint {
     /// naming the file when it holds the other model.
     public func model<Model: TrainableModel>(as _: Model.Type, path: String, average: Bool) throws -> Model {
         guard let shape = header.model.shape(of: Model.self) else { throw InputError(file: path, "holds a \(header.model.kind) model, not a \(Model.kind)") }
+        let damaged = "the checkpoint's header is damaged; use another checkpoint"
+        if let problem = shape.invalidDimension { throw InputError(file: path, location: "model", problem, hint: damaged) }
+        let payload = header.payloadBytes / 4
+        guard let least = shape.minimumValueCount, least <= payload else {
+            throw InputError(file: path, location: "model", "its dimensions describe a model of more values than the payload's \(payload)", hint: damaged)
+        }
         let model = Model(shape: shape, seed: 0)
         try restore(params: model.params, buffers: model.buffers, frozen: model.frozen, average: average, path: path)
         return model
     }
 
-    /// The checkpoint's model, teacher or student, with its weights (EMA when `average` and present).
-    public func groundingModel(path: String, average: Bool) throws -> GroundingModel {
+    /// The checkpoint's model, teacher or student, with its weights (EMA when `average` and present):
+    /// the one place a checkpoint's model kind picks the model's type.
+    public func groundingModel(path: String, average: Bool) throws -> any GroundingModel & TrainableModel {
         switch header.model {
         case .teacher: return try model(as: RefCLIPTeacher.self, path: path, average: average)
         case .student: return try model(as: SimRECStudent.self, path: path, average: average)

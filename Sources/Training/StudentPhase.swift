@@ -46,6 +46,7 @@ public final class StudentPhase: TrainingPhase {
         let shape = config.shape(vocabularySize: context.data.vocabulary.count, wordDimension: context.data.wordDimension,
                                  channels: context.store.manifest.layout.channels)
         model = SimRECStudent(shape: shape, seed: context.seed)
+        for source in context.sources { try model.checkReads(source.store, view: evaluationView) }
         stepper = StudentStep(model: model, settings: config.train.common.optimizer, communicator: context.communicator, sync: config.runtime.gradientSync)
     }
 

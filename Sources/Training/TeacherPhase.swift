@@ -21,13 +21,14 @@ public final class TeacherPhase: TrainingPhase {
     private var slots = [FeatureBatch(), FeatureBatch()]
     private var scratch = FeatureStore.ReadScratch()
 
-    public init(_ context: PhaseContext, config: TeacherConfig) {
+    public init(_ context: PhaseContext, config: TeacherConfig) throws {
         self.context = context
         view = config.data.view
         evaluationBatch = config.train.evalBatch
         let shape = config.shape(vocabularySize: context.data.vocabulary.count, wordDimension: context.data.wordDimension,
                                  channels: context.store.manifest.layout.channels)
         model = RefCLIPTeacher(shape: shape, seed: context.seed)
+        try model.checkReads(context.store, view: view)
         consistencyWeight = Float(config.train.extras.amcWeight)
         stepper = TeacherStep(model: model, settings: config.train.common.optimizer, communicator: context.communicator, consistencyWeight: consistencyWeight,
                               sync: config.runtime.gradientSync)

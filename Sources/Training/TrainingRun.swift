@@ -437,7 +437,7 @@ public func train(_ config: TrainingConfiguration, communicator: Communicator, o
     switch config {
     case .teacher(let loaded):
         return try TrainingRun(config: config, communicator: communicator, output: output, progress: progress) {
-            TeacherPhase($0, config: loaded.value)
+            try TeacherPhase($0, config: loaded.value)
         }.run(resume: resume)
     case .student(let loaded):
         return try TrainingRun(config: config, communicator: communicator, output: output, progress: progress) {

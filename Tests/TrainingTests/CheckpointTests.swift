@@ -83,4 +83,54 @@ final class ModelShapeTests: XCTestCase {
             }
         }
     }
+
+    /// Every model's lower bound of values holds below what the model allocates, and within a small
+    /// factor of it: the bound is what a header's dimensions are checked against.
+    func testTheLowerBoundOfAModelsValuesHolds() {
+        let reference = LanguageShape(vocabularySize: 10_000, wordDimension: 300, hidden: 512, heads: 8, feedForward: 2048, layers: 3,
+                                      maxTokens: 15, dropout: 0.1)
+        let referenceFusion = FusionShape(channels52: 256, channels26: 512, channels13: 1024, hidden: 1024)
+        let teachers = [WorldSizeEquivalenceTests.shape, TeacherShape(language: reference, fusion: referenceFusion, selectedCells: 17)]
+        let students = [StudentTrainingTests.shape, StudentShape(language: reference, fusion: referenceFusion, boxWeight: 5, coordinates: true)]
+        func check<Model: TrainableModel>(_ model: Model, _ shape: Model.Shape) {
+            let held = model.params.count + model.buffers.count + model.frozen.count
+            guard let least = shape.minimumValueCount else { return XCTFail("\(shape) overflows") }
+            XCTAssertLessThanOrEqual(least, held, "\(shape)")
+            XCTAssertGreaterThan(least, held / 3, "\(shape): the bound is loose")
+        }
+        for shape in teachers { check(RefCLIPTeacher(shape: shape, seed: 0), shape) }
+        for shape in students { check(SimRECStudent(shape: shape, seed: 0), shape) }
+    }
+
+    /// A checkpoint whose header gives dimensions its payload cannot hold, or that no model has, is
+    /// refused naming the file before any model is built.
+    func testHostileModelDimensionsAreRefusedBeforeTheModelIsBuilt() throws {
+        let source = fixturesDirectory.appendingPathComponent("fuzz-seeds/checkpoint/tiny-teacher.refclip").path
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: source)))
+        let length = Int(UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) }))
+        let header = try JSONSerialization.jsonObject(with: Data(bytes[16 ..< 16 + length])) as! [String: Any]
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-\(UUID()).refclip").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let cases: [(section: String, key: String, value: Int, message: String)] = [
+            ("language", "hidden", 1 << 40, "more values than the payload"), ("language", "layers", 1 << 50, "more values than the payload"),
+            ("language", "vocabularySize", Int.max / 2, "more values than the payload"), ("fusion", "hidden", 1 << 31, "more values than the payload"),
+            ("language", "heads", 0, "heads 0 is out of range"), ("language", "maxTokens", 1 << 40, "max tokens"),
+            ("fusion", "channels13", -3, "fusion channels"),
+        ]
+        for hostile in cases {
+            var edited = header, model = header["model"] as! [String: Any], teacher = model["teacher"] as! [String: Any]
+            var section = teacher[hostile.section] as! [String: Any]
+            section[hostile.key] = hostile.value
+            teacher[hostile.section] = section
+            model["teacher"] = teacher
+            edited["model"] = model
+            let json = try JSONSerialization.data(withJSONObject: edited)
+            try Data(Array(bytes[0 ..< 8]) + withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json + bytes[(16 + length)...])
+                .write(to: URL(fileURLWithPath: path))
+            let checkpoint = try Checkpoint.read(path)
+            XCTAssertThrowsError(try checkpoint.groundingModel(path: path, average: true), "\(hostile)") {
+                XCTAssertTrue("\($0)".contains(path) && "\($0)".contains(hostile.message), "\(hostile): \($0)")
+            }
+        }
+    }
 }
