@@ -349,7 +349,7 @@ let trainingHelp: [String: String] = [
     "data.features": "feature-store directory (refclip synth / refclip extract)",
     "data.word_vectors": "word vectors in the text format (GloVe)",
     "data.view": "detector input size to read from the feature store",
-    "data.max_tokens": "tokens per expression (20 for ReferIt)",
+    "data.max_tokens": "tokens per expression (20 for ReferIt; at most 1024)",
     "model.hidden": "language hidden size (and the teacher's joint embedding width)",
     "model.heads": "attention heads",
     "model.ffn": "feed-forward width of the self-attention layers",

@@ -70,6 +70,7 @@ final class ConfigurationTests: XCTestCase {
         refused(TeacherConfig.self, try file("- a\n- b\n"), mentioning: ["top level must be a mapping"])
         refused(TeacherConfig.self, nil, ["train.lr"], mentioning: ["key=value"])
         refused(TeacherConfig.self, try file(required + "model:\n  hidden: 30\n  heads: 4\n"), mentioning: ["model.heads", "must divide model.hidden"])
+        refused(StudentConfig.self, try file(required), ["phase=student", "data.max_tokens=5000"], mentioning: ["data.max_tokens", "at most 1024"])
         refused(StudentConfig.self, try file(required + "phase: teacher\n"), mentioning: ["phase", "expected 'student', the config says 'teacher'"])
         refused(StudentConfig.self, try file(required + "phase: student\ntrain:\n  views: [320, 400]\n"), mentioning: ["train.views", "400"])
         refused(SyntheticDataConfig.self, nil, ["storage.dtype=f64"], mentioning: ["storage.dtype", "f64", "f16 or f32"])
