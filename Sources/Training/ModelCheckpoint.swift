@@ -72,9 +72,9 @@ extension Checkpoint {
         guard let shape = header.model.shape(of: Model.self) else { throw InputError(file: path, "holds a \(header.model.kind) model, not a \(Model.kind)") }
         let damaged = "the checkpoint's header is damaged; use another checkpoint"
         if let problem = shape.invalidDimension { throw InputError(file: path, location: "model", problem, hint: damaged) }
-        let payload = header.payloadBytes / 4
-        guard let least = shape.minimumValueCount, least <= payload else {
-            throw InputError(file: path, location: "model", "its dimensions describe a model of more values than the payload's \(payload)", hint: damaged)
+        let held = tensors.values.reduce(0) { $0 + $1.count }
+        guard let least = shape.minimumValueCount, least <= held else {
+            throw InputError(file: path, location: "model", "its dimensions describe a model of more values than the checkpoint's \(held)", hint: damaged)
         }
         let model = Model(shape: shape, seed: 0)
         try restore(params: model.params, buffers: model.buffers, frozen: model.frozen, average: average, path: path)

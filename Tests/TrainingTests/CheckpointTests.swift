@@ -112,8 +112,8 @@ final class ModelShapeTests: XCTestCase {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-\(UUID()).refclip").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let cases: [(section: String, key: String, value: Int, message: String)] = [
-            ("language", "hidden", 1 << 40, "more values than the payload"), ("language", "layers", 1 << 50, "more values than the payload"),
-            ("language", "vocabularySize", Int.max / 2, "more values than the payload"), ("fusion", "hidden", 1 << 31, "more values than the payload"),
+            ("language", "hidden", 1 << 40, "more values than the checkpoint"), ("language", "layers", 1 << 50, "more values than the checkpoint"),
+            ("language", "vocabularySize", Int.max / 2, "more values than the checkpoint"), ("fusion", "hidden", 1 << 31, "more values than the checkpoint"),
             ("language", "heads", 0, "heads 0 is out of range"), ("language", "maxTokens", 1 << 40, "max tokens"),
             ("fusion", "channels13", -3, "fusion channels"),
         ]
