@@ -105,10 +105,17 @@ public enum CheckpointContainer {
               header.payloadBytes <= CheckedSize.product([header.compressedBytes, expansionLimit]) ?? Int.max else {
             throw damaged("payload of \(header.payloadBytes) bytes from a \(header.compressedBytes)-byte frame is not a table of float32 values")
         }
+        var total = 0
         for t in header.tensors {
             guard let count = CheckedSize.product(t.shape), CheckedSize.fits(offset: t.offset, count: count, in: header.payloadBytes / 4) else {
                 throw damaged("tensor \(t.name) of shape \(t.shape) at element \(t.offset) lies outside the payload of \(header.payloadBytes / 4) values")
             }
+            total = CheckedSize.sum(total, count) ?? Int.max
+        }
+        // The writer lays the tensors end to end: a table that reads more values than the payload holds
+        // (tensors over the same bytes) would make the reader allocate a multiple of it.
+        guard total == header.payloadBytes / 4 else {
+            throw damaged("the tensor table holds \(total) values, the payload \(header.payloadBytes / 4)")
         }
         return (header, 16 + length, file)
     }

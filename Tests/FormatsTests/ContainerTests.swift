@@ -66,6 +66,16 @@ final class ContainerTests: XCTestCase {
         XCTAssertEqual(read, header)
         XCTAssertEqual(try CheckpointContainer.readTensors(header: read, payloadStart: start, file: file), ["a": a, "b": b])
 
+        // A table naming the same bytes twice (more values than the payload holds) is refused.
+        var doubled = header
+        doubled.tensors.append(CheckpointTensor(name: "c", shape: [6], offset: 0))
+        let json = try JSONEncoder().encode(doubled)
+        try Data(Array(bytes[0 ..< 8]) + withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json + bytes[(16 + length)...])
+            .write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try CheckpointContainer.readHeader(path, as: Header.self) { Damaged(description: $0) }) {
+            XCTAssertTrue("\($0)".contains("table holds 13 values, the payload 7"), "\($0)")
+        }
+
         try Data(bytes.dropLast()).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try CheckpointContainer.readHeader(path, as: Header.self) { Damaged(description: $0) }) {
             XCTAssertTrue("\($0)".contains("truncated"), "\($0)")
