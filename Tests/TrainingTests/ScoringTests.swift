@@ -1,7 +1,11 @@
-// ScoringTests.swift — IoU accuracy, pointing game and both baselines for a hand-made image.
+// ScoringTests.swift — IoU accuracy, pointing game and both baselines for a hand-made image; a model
+// refuses a store it cannot read (other channels, fewer cells than it selects) before grounding.
 
 import Datasets
 import Evaluation
+import Foundation
+import Models
+import Tensors
 import XCTest
 
 final class ScoringTests: XCTestCase {
@@ -79,5 +83,31 @@ final class ScoringTests: XCTestCase {
         XCTAssertEqual(lines[2], "| val | b | 4 | 2 | 1 | +25.00 | 1 |")
         XCTAssertEqual(lines[3], "|   val/attribute | b | 2 | 1 | 0 | +50.00 | 1 |")
         XCTAssertEqual(lines[4], "|   val/position | b | 2 | 1 | 1 | +0.00 | 1 |")
+    }
+
+    func testAModelRefusesAStoreItCannotRead() throws {
+        let directory = NSTemporaryDirectory() + "refclip-reads-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func store(channels: [Int], view: Int) throws -> FeatureStore {
+            try? FileManager.default.removeItem(atPath: directory)
+            let layout = FeatureLayout(channels: channels, anchorsPerCell: 3)
+            let manifest = FeatureManifest(dtype: .f32, layout: layout, views: [view], imagesPerShard: 1,
+                                           producer: .synthetic(seed: 1, detectorSeed: 1), images: [ImageInfo(id: 1, width: 8, height: 8)])
+            let writer = try FeatureStoreWriter(directory: directory, manifest: manifest)
+            let counts = layout.counts(view: view)
+            try writer.writeShard(0) { _, _ in FeatureRecord(maps: counts.maps.map { [Float](repeating: 0, count: $0) }, boxes: [Float](repeating: 0, count: counts.boxes)) }
+            try writer.finish()
+            return try FeatureStore(directory: directory)
+        }
+        let teacher = RefCLIPTeacher(shape: TeacherShape(
+            language: LanguageShape(vocabularySize: 5, wordDimension: 4, hidden: 8, heads: 2, feedForward: 8, layers: 0, maxTokens: 4, dropout: 0),
+            fusion: FusionShape(channels52: 4, channels26: 6, channels13: 8, hidden: 4), selectedCells: 5), seed: 0)
+        XCTAssertNoThrow(try teacher.checkReads(try store(channels: [4, 6, 8], view: 96), view: 96), "9 cells hold 5")
+        XCTAssertThrowsError(try teacher.checkReads(try store(channels: [4, 6, 8], view: 64), view: 64)) {
+            XCTAssertTrue("\($0)".contains("input size 64 gives 4 cells; the model chooses among its 5"), "\($0)")
+        }
+        XCTAssertThrowsError(try teacher.checkReads(try store(channels: [4, 6, 9], view: 96), view: 96)) {
+            XCTAssertTrue("\($0)".contains(directory + "/manifest.json") && "\($0)".contains("[4, 6, 9] channels; this model reads [4, 6, 8]"), "\($0)")
+        }
     }
 }
