@@ -188,6 +188,8 @@ public final class FeatureStore: @unchecked Sendable {
     private var locations: [Int: [Int]] = [:]  // image·views + view → location
     private var imageIndex: [Int: Int] = [:]
     private var shards: [Int: (descriptor: Int32, size: Int)] = [:]
+    /// The record codec of each stored view, in `manifest.views` order.
+    private var codecs: [FeatureRecordCodec] = []
     private let lock = NSLock()
 
     /// Opens `directory`, validating the manifest.
@@ -226,6 +228,7 @@ public final class FeatureStore: @unchecked Sendable {
             throw InputError(file: path, "layout \(layout.channels)×\(layout.anchorsPerCell) anchors, views \(manifest.views), \(manifest.imagesPerShard) images per shard: not a store refclip writes",
                              hint: "three maps of 1–\(limit) channels, views positive multiples of 32 up to \(limit)")
         }
+        codecs = manifest.views.map { layout.codec(view: $0, dtype: manifest.dtype) }
         for (i, image) in manifest.images.enumerated() { imageIndex[image.id] = i }
         for location in manifest.records {
             guard location.count == 5, (0 ..< manifest.images.count).contains(location[0]), manifest.views.indices.contains(location[1]),
@@ -252,7 +255,7 @@ public final class FeatureStore: @unchecked Sendable {
     static let expansionLimit = 4096
 
     /// Bytes of one decompressed record at view position `view`.
-    private func payloadBytes(view: Int) -> Int { manifest.layout.codec(view: manifest.views[view], dtype: manifest.dtype).payloadBytes }
+    private func payloadBytes(view: Int) -> Int { codecs[view].payloadBytes }
 
     /// The store index of image `id`, if stored.
     public func index(ofImage id: Int) -> Int? { imageIndex[id] }
@@ -299,8 +302,7 @@ public final class FeatureStore: @unchecked Sendable {
         }
         do {
             try scratch.frame.withUnsafeBytes {
-                try manifest.layout.codec(view: manifest.views[view], dtype: manifest.dtype)
-                    .decode(UnsafeRawBufferPointer(rebasing: $0[0 ..< length]), maps: maps, boxes: boxes, scratch: &scratch.record)
+                try codecs[view].decode(UnsafeRawBufferPointer(rebasing: $0[0 ..< length]), maps: maps, boxes: boxes, scratch: &scratch.record)
             }
         } catch {
             throw InputError(file: path, location: "image \(manifest.images[image].id)", "damaged record: \(error)",

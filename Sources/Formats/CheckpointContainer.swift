@@ -44,7 +44,7 @@ public enum CheckpointContainer {
 
     /// The most a payload may expand from its compressed frame: float32 bytes gain ~1.2× at zstd level
     /// 1, Adam moments that are still zero a few hundred times; a damaged header asks for no more.
-    public static let expansionLimit = 4096
+    static let expansionLimit = 4096
 
     /// Fills the header's table for `tensors` (in the given order) and writes the file atomically.
     public static func write<Header: CheckpointContainerHeader>(_ path: String, header: Header, tensors: [CheckpointTensorView]) throws {

@@ -56,16 +56,17 @@ public struct FeatureRecordCodec: Sendable {
         let total = payloadBytes
         try Zstd.decompress(frame, into: &scratch.payload, expectedSize: total)
         if scratch.raw.count < total { scratch.raw = [UInt8](repeating: 0, count: total) }
-        let parts = zip(maps, mapCounts).map { ($0, $1, dtype) } + [(boxes, boxCount, FeatureDType.f32)]
         var position = 0
         scratch.payload.withUnsafeBytes { payload in
             scratch.raw.withUnsafeMutableBytes { raw in
-                for (destination, count, element) in parts {
+                func widenNext(_ count: Int, _ element: FeatureDType, into destination: UnsafeMutablePointer<Float>) {
                     let bytes = count * element.size
                     Self.widen(UnsafeRawBufferPointer(rebasing: payload[position ..< position + bytes]), element: element,
                                scratch: UnsafeMutableRawBufferPointer(rebasing: raw[0 ..< bytes]), into: destination, count: count)
                     position += bytes
                 }
+                for (map, count) in zip(maps, mapCounts) { widenNext(count, dtype, into: map) }
+                widenNext(boxCount, .f32, into: boxes)
             }
         }
     }

@@ -129,49 +129,46 @@ public final class UpsampledConv2d: Convolution {
         }
     }
 
-    /// col[(c·2 + r)·2 + s, y·W + x] = image[c, y + r + oy, x + s + ox], zero outside, where the window
-    /// starts one row (column) above (left of) the pixel for parity 0 and at it for parity 1.
-    private func unfold(_ image: UnsafePointer<Float>, _ h: Int, _ w: Int, parity: Int) {
+    /// Calls `body` for every input channel's plane and every position (r, s) of `parity`'s 2×2 window:
+    /// the plane's offset in an image, the window position's row of the columns, and the shift (dy, dx)
+    /// from an output pixel to the small pixel it reads — the window starts one row (column) above
+    /// (left of) the pixel for parity 0 and at it for parity 1.
+    private func forEachWindowPosition(parity: Int, _ h: Int, _ w: Int, _ body: (_ plane: Int, _ row: Int, _ dy: Int, _ dx: Int) -> Void) {
         let (oy, ox) = (parity / 2 == 0 ? -1 : 0, parity % 2 == 0 ? -1 : 0)
-        let col = columns.data, hw = h * w
         for c in 0 ..< inChannels {
-            let plane = image + c * hw
             for r in 0 ..< 2 {
-                for s in 0 ..< 2 {
-                    let row = col + ((c * 2 + r) * 2 + s) * hw
-                    let (dy, dx) = (r + oy, s + ox)
-                    for y in 0 ..< h {
-                        let sy = y + dy, out = row + y * w
-                        guard sy >= 0, sy < h else { out.update(repeating: 0, count: w); continue }
-                        let xBegin = max(0, -dx), xEnd = min(w, w - dx)
-                        for x in 0 ..< xBegin { out[x] = 0 }
-                        if xBegin < xEnd { (out + xBegin).update(from: plane + sy * w + xBegin + dx, count: xEnd - xBegin) }
-                        for x in max(xEnd, xBegin) ..< w { out[x] = 0 }
-                    }
-                }
+                for s in 0 ..< 2 { body(c * h * w, ((c * 2 + r) * 2 + s) * h * w, r + oy, s + ox) }
             }
         }
     }
 
-    /// The adjoint of `unfold`: image[c, y + r + oy, x + s + ox] += col[…].
+    /// col[(c·2 + r)·2 + s, y·W + x] = image[c, y + dy, x + dx], zero outside (see forEachWindowPosition).
+    private func unfold(_ image: UnsafePointer<Float>, _ h: Int, _ w: Int, parity: Int) {
+        let col = columns.data
+        forEachWindowPosition(parity: parity, h, w) { planeOffset, rowOffset, dy, dx in
+            let plane = image + planeOffset, row = col + rowOffset
+            let xBegin = max(0, -dx), xEnd = min(w, w - dx)
+            for y in 0 ..< h {
+                let sy = y + dy, out = row + y * w
+                guard sy >= 0, sy < h else { out.update(repeating: 0, count: w); continue }
+                for x in 0 ..< xBegin { out[x] = 0 }
+                if xBegin < xEnd { (out + xBegin).update(from: plane + sy * w + xBegin + dx, count: xEnd - xBegin) }
+                for x in max(xEnd, xBegin) ..< w { out[x] = 0 }
+            }
+        }
+    }
+
+    /// The adjoint of `unfold`: image[c, y + dy, x + dx] += col[(c·2 + r)·2 + s, y·W + x].
     private func fold(_ col: UnsafePointer<Float>, into image: UnsafeMutablePointer<Float>, _ h: Int, _ w: Int, parity: Int) {
-        let (oy, ox) = (parity / 2 == 0 ? -1 : 0, parity % 2 == 0 ? -1 : 0)
-        let hw = h * w
-        for c in 0 ..< inChannels {
-            let plane = image + c * hw
-            for r in 0 ..< 2 {
-                for s in 0 ..< 2 {
-                    let row = col + ((c * 2 + r) * 2 + s) * hw
-                    let (dy, dx) = (r + oy, s + ox)
-                    let xBegin = max(0, -dx), xEnd = min(w, w - dx)
-                    guard xBegin < xEnd else { continue }
-                    for y in 0 ..< h {
-                        let sy = y + dy
-                        guard sy >= 0, sy < h else { continue }
-                        let dst = plane + sy * w + dx, src = row + y * w
-                        for x in xBegin ..< xEnd { dst[x] += src[x] }
-                    }
-                }
+        forEachWindowPosition(parity: parity, h, w) { planeOffset, rowOffset, dy, dx in
+            let plane = image + planeOffset, row = col + rowOffset
+            let xBegin = max(0, -dx), xEnd = min(w, w - dx)
+            guard xBegin < xEnd else { return }
+            for y in 0 ..< h {
+                let sy = y + dy
+                guard sy >= 0, sy < h else { continue }
+                let dst = plane + sy * w + dx, src = row + y * w
+                for x in xBegin ..< xEnd { dst[x] += src[x] }
             }
         }
     }
